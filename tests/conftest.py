@@ -14,7 +14,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def _isolated_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """Point HKQA_INDEX_DIR at a fresh temp dir and clear other HKQA_ settings."""
     for name in list(os.environ):
         if name.startswith("HKQA_"):
