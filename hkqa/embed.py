@@ -86,7 +86,12 @@ class SentenceTransformerEmbedder(Embedder):
                 "HKQA_EMBED_MODEL; no model is downloaded",
             ) from exc
         self.name = name
-        dim = self._model.get_sentence_embedding_dimension()
+        # Renamed in sentence-transformers 6; older releases only have the long name.
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dim = get_dim()
         self.dim = int(dim) if dim else int(self._encode(["x"]).shape[1])
 
     def _encode(self, texts: list[str]) -> np.ndarray:

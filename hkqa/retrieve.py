@@ -21,6 +21,20 @@ RRF_K = 60
 _EPOCH = dt.date(1970, 1, 1)
 
 
+@dataclass(frozen=True)
+class Fusion:
+    """How ranked lists become one ranking."""
+
+    method: Literal["rrf", "convex"] = "convex"
+    rrf_k: int = RRF_K
+    alpha: float = 0.5
+    firm_boost: float = 0.5
+    heading_penalty: float = 0.5
+
+
+DEFAULT_FUSION = Fusion()
+
+
 def epoch_day(value: str | dt.date | None, *, option: str = "date") -> int | None:
     """Return days since 1970-01-01 for an ISO date (yyyy, yyyy-mm or yyyy-mm-dd)."""
     if value is None or value == "":
@@ -109,6 +123,7 @@ def rank_rows(
     candidates: int,
     retriever: RetrieverName,
     timings: dict[str, float],
+    fusion: Fusion = DEFAULT_FUSION,
 ) -> list[tuple[int, float, float | None, float | None]]:
     """Return (row, fused score, dense score, bm25 score) for the candidates, best first."""
     if retriever not in RETRIEVERS:
@@ -132,14 +147,60 @@ def rank_rows(
         t = time.perf_counter()
         sparse = table.bm25.top(query, candidates, filters.mask(table))
         timings["bm25_ms"] = (time.perf_counter() - t) * 1000
+    boosts = _boosts(question, table, lexicon, fusion)
+    return fuse(dense, sparse, boosts, fusion, table.ids)
+
+
+def fuse(
+    dense: list[tuple[int, float]],
+    sparse: list[tuple[int, float]],
+    boosts: dict[int, float],
+    fusion: Fusion,
+    ids: list[str],
+) -> list[tuple[int, float, float | None, float | None]]:
+    """Combine dense and BM25 candidates into one ranking, best first, ties by chunk id."""
     fused: dict[int, list[Any]] = {}
-    for ranked, slot in ((dense, 1), (sparse, 2)):
-        for rank, (row, score) in enumerate(ranked):
+    if fusion.method == "rrf":
+        for ranked, slot in ((dense, 1), (sparse, 2)):
+            for rank, (row, score) in enumerate(ranked):
+                entry = fused.setdefault(row, [0.0, None, None])
+                entry[0] += 1.0 / (fusion.rrf_k + rank + 1)
+                entry[slot] = score
+    else:
+        lo = min((s for _, s in dense), default=0.0)
+        hi = max((s for _, s in dense), default=1.0)
+        top = max((s for _, s in sparse), default=1.0) or 1.0
+        for row, score in dense:
             entry = fused.setdefault(row, [0.0, None, None])
-            entry[0] += 1.0 / (RRF_K + rank + 1)
-            entry[slot] = score
-    order = sorted(fused.items(), key=lambda item: (-item[1][0], table.ids[item[0]]))
+            entry[0] += fusion.alpha * (score - lo) / ((hi - lo) or 1.0)
+            entry[1] = score
+        for row, score in sparse:
+            entry = fused.setdefault(row, [0.0, None, None])
+            entry[0] += (1 - fusion.alpha) * score / top
+            entry[2] = score
+    for row, entry in fused.items():
+        entry[0] *= boosts.get(row, 1.0)
+    order = sorted(fused.items(), key=lambda item: (-item[1][0], ids[item[0]]))
     return [(row, s, d, b) for row, (s, d, b) in order]
+
+
+def _boosts(
+    question: str, table: ChunkTable, lexicon: FirmLexicon, fusion: Fusion
+) -> dict[int, float]:
+    """Return score multipliers: up for chunks naming (or next to) the firms the question
+    names, down for headings, which match everything and state little."""
+    wanted = {m.firm for m in lexicon.find(question)}
+    out: dict[int, float] = {}
+    for row in range(len(table.ids)):
+        factor = fusion.heading_penalty if table.heading[row] else 1.0
+        if wanted:
+            own = wanted & table.firm_sets[row]
+            near = wanted & table.near_firms[row]
+            share = (len(own) + 0.5 * len(near - own)) / len(wanted)
+            factor *= 1.0 + fusion.firm_boost * share
+        if factor != 1.0:
+            out[row] = factor
+    return out
 
 
 def retrieve(
@@ -155,6 +216,7 @@ def retrieve(
     retriever: RetrieverName = "hybrid",
     collapse: bool = True,
     timings: dict[str, float] | None = None,
+    fusion: Fusion = DEFAULT_FUSION,
 ) -> list[Passage]:
     """Return the `k` best passages for `question`, at most one per near-duplicate group
     unless `collapse` is False; each says which other documents carry the same passage."""
@@ -170,6 +232,7 @@ def retrieve(
         candidates=max(candidates, k),
         retriever=retriever,
         timings=timings,
+        fusion=fusion,
     )
     chosen = []
     seen_groups: set[str] = set()

@@ -121,7 +121,7 @@ def check_index_dir(index_dir: Path) -> None:
     foreign = [
         p.name
         for p in index_dir.iterdir()
-        if not p.name.startswith(".") and p.name not in ("README.md", "cache")
+        if not p.name.startswith(".") and p.name not in ("README.md", "cache", "baseline")
     ]
     if foreign:
         raise IndexCorruptError(

@@ -20,6 +20,8 @@ from hkqa.store import Store
 
 CACHE_DIR = "cache"
 _PICKLE_PROTOCOL = 5
+# Bump when ChunkTable changes shape, so older cache files are rebuilt rather than loaded.
+TABLE_VERSION = 2
 
 
 class ChunkTable:
@@ -38,6 +40,19 @@ class ChunkTable:
         self.bm25 = BM25(texts)
         self.date_day = np.array([m.get("date_day", -(2**31)) for m in metas], dtype=np.int64)
         self.has_date = np.array(["date_day" in m for m in metas], dtype=bool)
+        self.firm_sets = [frozenset(f for f in m.get("firms") or () if f) for m in metas]
+        # Firms named in the neighbouring chunks: who "it" and "the spokesperson" are.
+        self.near_firms = [
+            frozenset().union(
+                *(
+                    self.firm_sets[j]
+                    for j in (i - 1, i + 1)
+                    if 0 <= j < len(ids) and self.doc_ids[j] == self.doc_ids[i]
+                )
+            )
+            for i in range(len(ids))
+        ]
+        self.heading = np.array([is_heading(t) for t in texts], dtype=bool)
 
     @classmethod
     def from_store(cls, store: Store) -> ChunkTable:
@@ -86,6 +101,11 @@ class ChunkTable:
         return keep
 
 
+def is_heading(text: str) -> bool:
+    """True for headline-like chunks: no closing sentence punctuation."""
+    return not text.rstrip().endswith((".", "!", "?", '"', "”", "’", "'", ")"))
+
+
 def _slim(meta: dict[str, Any]) -> dict[str, Any]:
     """Drop llama-index's serialised node copy; the table needs only hkqa's own fields."""
     return {
@@ -109,7 +129,7 @@ def save_table(table: ChunkTable, store: Store) -> None:
         return
     folder = cache_dir(store)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"table-{table.generation}.pkl"
+    target = folder / f"table-v{TABLE_VERSION}-{table.generation}.pkl"
     tmp = target.with_suffix(".tmp")
     with tmp.open("wb") as fh:
         pickle.dump(table, fh, protocol=_PICKLE_PROTOCOL)
@@ -123,7 +143,7 @@ def load_table(store: Store) -> ChunkTable:
     """Return the chunk table for the index's current generation, from cache when possible."""
     generation = store.generation()
     if not Store.is_dirty(generation):
-        path = cache_dir(store) / f"table-{generation}.pkl"
+        path = cache_dir(store) / f"table-v{TABLE_VERSION}-{generation}.pkl"
         try:
             with path.open("rb") as fh:
                 table = pickle.load(fh)
