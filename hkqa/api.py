@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hkqa.config import Mode, Settings
-from hkqa.errors import NothingToIndexError, QuestionError
+from hkqa.errors import ConfigError, NothingToIndexError, QuestionError
 
 if TYPE_CHECKING:
     from hkqa.embed import Embedder
@@ -125,6 +125,10 @@ class Hkqa:
         Unreadable files are reported in the result, not raised."""
         from hkqa.indexing import index_documents, index_lock
         from hkqa.ingest import bundled_corpus_paths, load_documents
+        from hkqa.store import check_index_dir
+
+        if not self.settings.chroma_url:
+            check_index_dir(Path(self.settings.index_dir))  # before the lock file lands there
 
         targets = [Path(p) for p in paths] if paths else bundled_corpus_paths()
         loaded = load_documents(
@@ -182,6 +186,9 @@ class Hkqa:
 
         started = time.perf_counter()
         question = clean_question(question)
+        k = self.settings.k if k is None else k
+        if not 1 <= k <= 1000:
+            raise ConfigError(f"k must be between 1 and 1000, not {k}")
         timings: dict[str, float] = {}
         passages = retrieve(
             question,
@@ -189,7 +196,7 @@ class Hkqa:
             table=self.table(),
             embedder=self.embedder,
             lexicon=self.lexicon,
-            k=k or self.settings.k,
+            k=k,
             candidates=self.settings.candidates,
             filters=Filters(firm, since, until, outlet, set(doc_ids or ())),
             retriever=retriever,
@@ -216,6 +223,7 @@ class Hkqa:
         not say; `mode` auto uses the configured LLM if any, else extractive."""
         from hkqa.answer import answer_question
 
+        question = clean_question(question)
         return answer_question(
             self,
             question,

@@ -76,6 +76,11 @@ class SentenceTransformerEmbedder(Embedder):
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         path = resolve_model_path(name)
         try:
+            from transformers.utils import logging as transformers_logging
+
+            # Loading a local model needs no progress bars or warnings on the user's terminal.
+            transformers_logging.disable_progress_bar()
+            transformers_logging.set_verbosity_error()
             from sentence_transformers import SentenceTransformer
 
             self._model: Any = SentenceTransformer(path, device="cpu")

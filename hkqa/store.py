@@ -121,7 +121,7 @@ def check_index_dir(index_dir: Path) -> None:
     foreign = [
         p.name
         for p in index_dir.iterdir()
-        if not p.name.startswith(".") and p.name not in ("README.md", "cache", "baseline")
+        if not p.name.startswith(".") and p.name not in ("README.md", "cache", "baseline", "models")
     ]
     if foreign:
         raise IndexCorruptError(
@@ -271,12 +271,19 @@ class Store:
         return list(self.chunks.get(where=where, include=[])["ids"])
 
     def add_chunks(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> int:
-        """Add the chunks not already stored, through llama-index's ChromaVectorStore; return
-        how many were new."""
+        """Write a document's chunks: new ones through llama-index's ChromaVectorStore, ones
+        already stored (same content hash) only get the document's new metadata; return how
+        many were new."""
         from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         existing = set(self.chunks.get(ids=[c.chunk_id for c in chunks], include=[])["ids"])
+        kept = [c for c in chunks if c.chunk_id in existing]
+        for i in range(0, len(kept), _BATCH):
+            page = kept[i : i + _BATCH]
+            self.chunks.update(
+                ids=[c.chunk_id for c in page], metadatas=[_chunk_metadata(c, doc) for c in page]
+            )
         nodes: list[BaseNode] = [
             TextNode(
                 id_=c.chunk_id,

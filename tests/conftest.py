@@ -24,3 +24,23 @@ def _isolated_state(
     index_dir = tmp_path_factory.mktemp("index")
     monkeypatch.setenv("HKQA_INDEX_DIR", str(index_dir))
     yield index_dir
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of the bundled corpus, built once per test session; treat it as read-only."""
+    from hkqa.api import Hkqa
+    from hkqa.config import Settings
+
+    index_dir = tmp_path_factory.mktemp("corpus-index")
+    Hkqa(Settings(index_dir=index_dir)).index()
+    return index_dir
+
+
+@pytest.fixture()
+def corpus_hkqa(corpus_index: Path) -> object:
+    """An `Hkqa` over the shared bundled-corpus index."""
+    from hkqa.api import Hkqa
+    from hkqa.config import Settings
+
+    return Hkqa(Settings(index_dir=corpus_index))
