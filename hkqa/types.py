@@ -131,6 +131,10 @@ class SummarySentence(_Model):
 
     text: str = Field(description="The sentence as shown.")
     citation: Citation = Field(description="Where the sentence comes from.")
+    verbatim: bool = Field(
+        default=True,
+        description="True when `text` is the cited quote itself; False for an LLM's rewording.",
+    )
 
 
 class Summary(_Model):
@@ -141,6 +145,12 @@ class Summary(_Model):
     text: str = Field(description="The summary with [n] markers.")
     sentences: list[SummarySentence] = Field(description="Its sentences, each cited.")
     backend: str = Field(description="'extractive' or the LLM's name.")
+    fallback: str | None = Field(
+        default=None, description="Set when the LLM summary was replaced by the extractive one."
+    )
+    dropped: int = Field(
+        default=0, description="LLM sentences dropped: no usable source, or a quote that failed."
+    )
 
 
 class FirmPosition(_Model):
@@ -156,4 +166,16 @@ class FirmPosition(_Model):
     earliest_date: str | None = Field(default=None, description="Earliest date reported.")
     disagreement: str | None = Field(
         default=None, description="How sources disagree about this firm, if they do."
+    )
+    secondary_stances: list[str] = Field(
+        default_factory=list, description="Other stance codes the sources support, e.g. reviewing."
+    )
+    quote_stances: list[str] = Field(
+        default_factory=list, description="The stance code each quote supports, parallel to quotes."
+    )
+    mentioned_in: list[str] = Field(
+        default_factory=list, description="Documents that name the firm, with or without a stance."
+    )
+    backend: str = Field(
+        default="cues", description="'cues' (offline classifier) or the LLM whose label stood."
     )
