@@ -1,4 +1,9 @@
-"""Reading user paths into Documents, with every file that cannot be read reported, not fatal."""
+"""Reading user paths into Documents, with every file that cannot be read reported, not fatal.
+
+Paths are expanded and files read and decoded here; `htmltext` turns HTML into text and
+`metadata` guesses title, date and outlet (re-exported here, where they were first
+importable from).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ import os
 import re
 import stat
 from collections.abc import Sequence
-from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 
@@ -18,19 +22,46 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hkqa.errors import IngestError
 from hkqa.firms import FirmLexicon
+from hkqa.htmltext import html_to_text
+from hkqa.metadata import (
+    HEAD_CHARS,
+    HEAD_LINES,
+    TAIL_LINES,
+    find_date,
+    find_outlet,
+    guess_title,
+    iso_date,
+    markdown_title,
+)
 from hkqa.types import Document
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 HTML_SUFFIXES = (".html", ".htm")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 
-# Metadata is only looked for in the head of a document (headline, byline, dateline) ...
-HEAD_CHARS = 2000
-HEAD_LINES = 20
-# ... and "Source:" or copyright lines also in its last lines.
-TAIL_LINES = 8
 # Share of control bytes above which a file is taken for binary.
 MAX_CONTROL_SHARE = 0.05
+
+__all__ = [
+    "HEAD_CHARS",
+    "HEAD_LINES",
+    "HTML_SUFFIXES",
+    "MARKDOWN_SUFFIXES",
+    "MAX_CONTROL_SHARE",
+    "SUPPORTED_SUFFIXES",
+    "TAIL_LINES",
+    "LoadResult",
+    "Skipped",
+    "bundled_corpus_paths",
+    "decode_text",
+    "find_date",
+    "find_outlet",
+    "guess_title",
+    "iter_paths",
+    "load_documents",
+    "normalize_newlines",
+    "read_document",
+]
 
 
 class Skipped(BaseModel):
@@ -198,13 +229,16 @@ def _read(path: Path, *, lexicon: FirmLexicon, max_bytes: int) -> Document:
         raise _Unreadable("empty file" if not text else "empty file (whitespace only)")
     meta: dict[str, str] = {}
     if html:
-        text, meta = _html_to_text(text)
+        try:
+            text, meta = html_to_text(text)
+        except ValueError as err:
+            raise _Unreadable(str(err)) from err
         if not text:
             raise _Unreadable("no visible text in the HTML")
-    title = meta.get("title") or (_markdown_title(text) if suffix in MARKDOWN_SUFFIXES else None)
+    title = meta.get("title") or (markdown_title(text) if suffix in MARKDOWN_SUFFIXES else None)
     if title is None and not html:
         title = guess_title(text)
-    date = _iso_date(meta.get("date")) or find_date(text)
+    date = iso_date(meta.get("date")) or find_date(text)
     return Document(
         doc_id=path.stem,
         text=text,
@@ -300,321 +334,3 @@ def _decode(data: bytes, *, html: bool) -> str:
     if len(_C1_CONTROLS.findall(text)) > max(1, len(text) // 200):
         raise _Unreadable("not valid text in UTF-8, cp1252 or latin-1", "save the file as UTF-8")
     return normalize_newlines(text)
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML
-
-_SKIP_TAGS = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas"}
-_PARAGRAPH_TAGS = {
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol", "dl", "table",
-    "figure", "article", "section", "header", "footer", "address", "hr", "main", "aside", "nav",
-    "title", "form", "fieldset", "details",
-}  # fmt: skip
-_LINE_TAGS = {"br", "div", "li", "tr", "dt", "dd", "figcaption", "caption", "summary"}
-_CELL_TAGS = {"td", "th"}  # cells of a row stay on one line, a space apart
-_DATE_META = {
-    "article:published_time", "og:published_time", "date", "pubdate", "publishdate",
-    "publish-date", "dc.date", "dc.date.issued", "dcterms.date", "dcterms.created",
-    "datepublished", "sailthru.date",
-}  # fmt: skip
-
-
-_WHITESPACE = re.compile(r"\s+")
-
-
-class _HtmlText(HTMLParser):
-    """Collects the visible text of an HTML page, its title and a few meta values."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._pending = 0  # line breaks owed before the next text: 0, 1 or 2 (a blank line)
-        self.meta: dict[str, str] = {}
-        self._skip = 0
-        self._pre = 0
-        self._in_head = False
-        self._title: list[str] | None = None
-        self._h1: list[str] | None = None
-        self.title = ""
-        self.h1 = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag == "pre":
-            self._pre += 1
-        elif tag == "head":
-            self._in_head = True
-        elif tag == "body":
-            self._in_head = False
-        elif tag == "meta":
-            values = {k.lower(): v or "" for k, v in attrs}
-            key = values.get("property") or values.get("name") or values.get("itemprop") or ""
-            content = values.get("content", "").strip()
-            if key.lower() == "og:site_name" and content:
-                self.meta.setdefault("outlet", " ".join(content.split()))
-            elif key.lower() in _DATE_META and content:
-                self.meta.setdefault("date", content)
-        elif tag == "time" and (when := dict(attrs).get("datetime")) and "pubdate" in dict(attrs):
-            self.meta.setdefault("date", when)
-        if tag == "title" and not self.title:
-            self._title = []
-        elif tag == "h1" and not self.h1:
-            self._h1 = []
-        self._break(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip = max(0, self._skip - 1)
-        elif tag == "pre":
-            self._pre = max(0, self._pre - 1)
-        elif tag == "head":
-            self._in_head = False
-        elif tag == "title" and self._title is not None:
-            self.title = " ".join("".join(self._title).split())
-            self._title = None
-        elif tag == "h1" and self._h1 is not None:
-            self.h1 = " ".join("".join(self._h1).split())
-            self._h1 = None
-        if tag != "br":  # <br/> comes here too; it broke the line once already
-            self._break(tag)
-
-    def handle_data(self, data: str) -> None:
-        if self._skip or (self._in_head and self._title is None):
-            return
-        for collector in (self._title, self._h1):
-            if collector is not None:
-                collector.append(data)
-        if not self._pre:  # source line breaks are layout, except inside <pre>
-            data = _WHITESPACE.sub(" ", data)
-        if self._pending:
-            if not data.strip():
-                return
-            if self.parts:
-                self.parts.append("\n" * self._pending)
-            self._pending = 0
-        self.parts.append(data)
-
-    def _break(self, tag: str) -> None:
-        if tag == "br":  # <br><br> makes a blank line
-            self._pending = min(2, self._pending + 1)
-        elif tag in _PARAGRAPH_TAGS:
-            self._pending = 2
-        elif tag in _LINE_TAGS:
-            self._pending = max(1, self._pending)
-        elif tag in _CELL_TAGS and not self._pending:
-            self.parts.append(" ")
-
-    def text(self) -> str:
-        lines = (" ".join(line.split()) for line in "".join(self.parts).split("\n"))
-        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
-        paragraphs = text.split("\n\n", 2)
-        if len(paragraphs) >= 2 and paragraphs[0] == paragraphs[1]:  # <title> repeated by <h1>
-            text = text[len(paragraphs[0]) + 2 :]
-        return text
-
-
-def _html_to_text(html: str) -> tuple[str, dict[str, str]]:
-    parser = _HtmlText()
-    try:
-        parser.feed(html)
-        parser.close()
-    except (AssertionError, ValueError) as err:
-        raise _Unreadable(f"HTML that cannot be parsed ({err})") from err
-    meta = dict(parser.meta)
-    if parser.title or parser.h1:
-        meta["title"] = parser.title or parser.h1
-    return parser.text(), meta
-
-
-# ---------------------------------------------------------------------------------------------
-# Metadata
-
-_MONTHS = {
-    name: i + 1
-    for i, names in enumerate(
-        [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-            ("september", "sept", "sep"), ("october", "oct"), ("november", "nov"),
-            ("december", "dec"),
-        ]
-    )
-    for name in names
-}  # fmt: skip
-_MONTH = r"(?P<mon>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_YEAR = r"(?P<y>(?:19|20)\d\d)"
-_ORD = r"(?:st|nd|rd|th)?"
-_DATE_PATTERNS = [
-    re.compile(r"(?<![\d.])(?P<y>(?:19|20)\d\d)(?P<s>[-/.])(?P<m>\d\d?)(?P=s)(?P<d>\d\d?)(?!\d)"),
-    re.compile(rf"\b{_MONTH}\s+(?P<d>\d\d?){_ORD},?\s+{_YEAR}\b", re.I),
-    re.compile(rf"\b(?P<d>\d\d?){_ORD}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}\b", re.I),
-    re.compile(rf"(?<![\d./-])(?P<a>\d\d?)(?P<s>[-/.])(?P<b>\d\d?)(?P=s){_YEAR}(?!\d)"),
-]
-_WORD = re.compile(r"[^\W\d_]+")
-_YEAR_HINT = re.compile(r"(?:19|20)\d\d")
-_DATE_LABEL = re.compile(
-    r"(?:(?:first\s+|last\s+)?(?:published|posted|updated|modified)(?:\s+on)?|dated?|"
-    r"publication\s+date|pub\s+date)(?!\w)\s*[:|–—-]?",
-    re.I,
-)
-_DATELINE_PREFIX = re.compile(r"(?:[A-Z][\w.'’-]*\s*){1,4},")
-_BYLINE_PREFIX = re.compile(r"By\s+.{1,60}?[|·•,–—-]")
-# A line that is a date among names ("Jane Doe, Monday 6 July 2020 | 3 min read") is a dateline;
-# among lowercase words it is part of a sentence.
-_MAX_LOWER_WORDS_BESIDE_DATE = 3
-_MAX_WORDS_BESIDE_DATE = 10
-
-
-def _head_lines(text: str) -> list[str]:
-    return [line for line in text[:HEAD_CHARS].split("\n") if line.strip()][:HEAD_LINES]
-
-
-def _tail_lines(text: str) -> list[str]:
-    return [line for line in text[-HEAD_CHARS:].split("\n") if line.strip()][-TAIL_LINES:]
-
-
-def find_date(text: str) -> dt.date | None:
-    """The publication date a byline or dateline at the top of `text` gives, or None if unsure."""
-    for n, line in enumerate(_head_lines(text)):
-        stripped = line.strip()
-        if not _YEAR_HINT.search(stripped):  # every date spelled here has a 4-digit year
-            continue
-        matches = [m for p in _DATE_PATTERNS for m in p.finditer(stripped)]
-        for match in sorted(matches, key=lambda m: m.start()):
-            prefix = stripped[: match.start()].strip()
-            beside = prefix + " " + stripped[match.end() :]
-            placed = (
-                not prefix
-                or _DATE_LABEL.fullmatch(prefix)
-                or _DATELINE_PREFIX.fullmatch(prefix)
-                or _BYLINE_PREFIX.fullmatch(prefix)
-                or (
-                    n > 0  # a date inside the headline is what it reports, not when
-                    and not stripped.endswith(".")
-                    and len(words := _WORD.findall(beside)) <= _MAX_WORDS_BESIDE_DATE
-                    and sum(w[0].islower() for w in words) <= _MAX_LOWER_WORDS_BESIDE_DATE
-                )
-            )
-            if not placed:
-                continue
-            found = _match_date(match)
-            if found is not None:
-                # An ambiguous date where the publication date stands settles it: unknown.
-                return found if isinstance(found, dt.date) else None
-    return None
-
-
-def _match_date(match: re.Match[str]) -> dt.date | bool | None:
-    """The date `match` spells, False when it is ambiguous, None when it is no real date."""
-    groups = match.groupdict()
-    year = int(groups["y"])
-    if groups.get("a"):
-        a, b = int(groups["a"]), int(groups["b"])
-        if a <= 12 and b <= 12 and a != b:
-            return False
-        day, month = (a, b) if a > 12 else (b, a)
-    elif groups.get("mon"):
-        day, month = int(groups["d"]), _MONTHS[groups["mon"].lower()]
-    else:
-        day, month = int(groups["d"]), int(groups["m"])
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _iso_date(value: str | None) -> dt.date | None:
-    if not value:
-        return None
-    match = _DATE_PATTERNS[0].match(value.strip())
-    found = _match_date(match) if match else None
-    return found if isinstance(found, dt.date) else None
-
-
-def guess_title(text: str) -> str | None:
-    """The first line of `text` when it reads like a headline, else None."""
-    lines = _head_lines(text)
-    if not lines:
-        return None
-    line = re.sub(r"^#{1,6}\s+", "", " ".join(lines[0].split()))
-    words = line.split()
-    if (
-        not 3 <= len(words) <= 30
-        or len(line) > 200
-        or line[-1] in ".,;:"
-        or not (line[0].isupper() or line[0].isdigit() or line[0] in "\"'“‘")
-        or "://" in line
-        or re.match(r"(?:By|Source|Updated|Published|Posted)\b", line)
-        or _DATE_LABEL.match(line)
-        or any(p.match(line) for p in _DATE_PATTERNS)
-    ):
-        return None
-    return line
-
-
-_MD_HEADING = re.compile(r"#\s+(.+?)(?:\s+#+)?\s*")
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-
-
-def _markdown_title(text: str) -> str | None:
-    fenced = False
-    for line in text.split("\n")[:200]:
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        elif not fenced and (match := _MD_HEADING.fullmatch(line)):
-            title = _MD_LINK.sub(r"\1", match.group(1))
-            title = " ".join(re.sub(r"(\*\*|__|[*_`])", "", title).split())
-            return title or None
-    return None
-
-
-_OUTLET_WORD = re.compile(r"[A-Z0-9][\w.&'’!-]*|&|of|the|and|for|de|du|la|der|die|el")
-_DATELINE = re.compile(r"\s*(?P<pre>[^()\n]{0,60}?)\s*\((?P<o>[^()\n]{2,40})\)\s*[-–—:]\s")
-_SOURCE_LINE = re.compile(r"\s*(?:Source|Publisher|Published\s+by)\s*[:：]?\s+(?P<o>.+)", re.I)
-_BY_FOR = re.compile(r"\s*By\s+(?:[A-Z][\w.'’-]*\s+){1,4}for\s+(?P<o>.+)")
-_COPYRIGHT = re.compile(
-    r"\s*(?:©|\([cC]\)|Copyright)\s*(?:©\s*)?(?:\d{4}(?:\s*[-–]\s*\d{4})?\s*)?(?P<o>.+?)"
-    r"(?:[.,]?\s+All\s+rights\s+reserved.*)?",
-    re.I,
-)
-_OUTLET_END = re.compile(r"\s+(?:[|·•–—-]|on|at)\s.*|[,;(].*|\s*\d{4}.*")
-
-
-def _outlet_name(value: str) -> str | None:
-    """`value` trimmed to a publisher's name, or None when it does not read like one."""
-    value = _OUTLET_END.sub("", value.strip()).strip().rstrip(".:;")
-    words = value.split()
-    if (
-        not 1 <= len(words) <= 6
-        or not 2 <= len(value) <= 60
-        or not value[0].isupper()
-        or "://" in value
-        or "@" in value
-        or not all(_OUTLET_WORD.fullmatch(w) for w in words)
-    ):
-        return None
-    return value
-
-
-def find_outlet(text: str, *, lexicon: FirmLexicon) -> str | None:
-    """The publisher `text` names in a dateline or publisher line, or None when it names none."""
-    head = _head_lines(text)
-    for line in head:
-        dateline = _DATELINE.match(line)
-        if dateline:
-            pre = dateline.group("pre")
-            outlet = _outlet_name(dateline.group("o"))
-            if (
-                outlet
-                and all(w[0].isupper() or w[0].isdigit() for w in pre.replace(",", " ").split())
-                and not lexicon.firms_in(pre, owners=False)
-            ):
-                return outlet
-    for line in [*head, *_tail_lines(text)]:
-        for pattern in (_SOURCE_LINE, _BY_FOR, _COPYRIGHT):
-            match = pattern.fullmatch(line)
-            if match and (outlet := _outlet_name(match.group("o"))):
-                return outlet
-    return None
