@@ -130,8 +130,7 @@ def resolve_mode(hkqa: Hkqa, mode: Mode) -> Ran:
     """Return the mode that will run: `auto` is `llm` only when an LLM is configured or was
     given to `Hkqa`, so the bundled model is never loaded unasked."""
     if mode == "auto":
-        given = getattr(hkqa, "_llm", None) is not None  # Hkqa(llm=...) keeps it there
-        return "llm" if hkqa.settings.llm_configured or given else "extractive"
+        return "llm" if hkqa.has_llm else "extractive"
     if mode == "extractive" or mode == "llm":
         return mode
     raise ConfigError(f"unknown mode {mode!r}", hint="use auto, extractive or llm")

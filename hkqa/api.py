@@ -104,6 +104,11 @@ class Hkqa:
         return self._table
 
     @property
+    def has_llm(self) -> bool:
+        """True when an LLM was passed in or configured, so `auto` mode should use it."""
+        return self._llm is not None or self.settings.llm_configured
+
+    @property
     def llm(self) -> Any:
         """The configured LLM (loaded on first use); never the bundled model unless asked."""
         if self._llm is None:

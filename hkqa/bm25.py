@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+_DOUBLED = re.compile(r"([b-df-hj-km-np-rtv-y])\1$")  # a doubled consonant, not ll/ss/zz
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 STOPWORDS = frozenset(
     [
@@ -122,6 +123,8 @@ def stem(word: str) -> str:
     for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)] + keep
+            if suffix in ("ing", "ed") and _DOUBLED.search(word):
+                word = word[:-1]  # stopped -> stopp -> stop
             break
     if word.endswith("e") and len(word) > 4:
         word = word[:-1]
