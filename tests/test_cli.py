@@ -125,3 +125,25 @@ def test_console_script_runs_as_a_process(corpus_index: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("1. [") and "Telegram" in proc.stdout
     assert "Loading weights" not in proc.stderr
+
+
+def test_eval_json_and_report_side_by_side(
+    capsys: pytest.CaptureFixture[str], corpus_index: Path, tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "eval", "--json", "--index", str(corpus_index))
+    assert code == 0
+    report = json.loads(out)
+    assert {"n", "retrieval", "answer", "citations", "abstention", "latency_ms", "failures"} <= set(
+        report
+    )
+    assert set(report["retrieval"]) == {"hit@1", "hit@3", "hit@5", "mrr"}
+    assert report["citations"]["verbatim_rate"] == 1.0
+    code, out, err = run(
+        capsys, "eval", "--retriever", "hybrid,llamaindex-default", "--report",
+        str(tmp_path / "rep"), "--index", str(corpus_index),
+    )
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "/" in line]
+    assert len(rows) == 2 and "llamaindex-default" in rows[1]
+    assert (tmp_path / "rep" / "eval_report.md").exists()
+    assert (tmp_path / "rep" / "eval_comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
