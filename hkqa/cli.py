@@ -178,7 +178,7 @@ def format_passage(p: Passage) -> str:
         f"{p.rank}. [{p.score:.3f}] {c.doc_id}  {_short(p.title)}  "
         f"outlet: {p.outlet or '-'}  date: {p.date or '-'}  chars {c.start}-{c.end}"
     )
-    lines = [head, f"   “{c.text}”"]
+    lines = [head, f"   > {c.text}"]
     if p.also_reported_by:
         lines.append(f"   also reported by: {', '.join(p.also_reported_by)}")
     return "\n".join(lines)
@@ -199,7 +199,7 @@ def format_answer(answer: Answer) -> str:
                 f"[{c.n}] {c.doc_id}  {_short(c.title)}  outlet: {c.outlet or '-'}  "
                 f"date: {c.date or '-'}  chars {c.start}-{c.end} ({mark})"
             )
-            lines.append(f"    “{c.quote}”")
+            lines.append(f"    > {c.quote}")
             if c.also_reported_by:
                 lines.append(f"    also reported by: {', '.join(c.also_reported_by)}")
     note = f"[{answer.mode}: {answer.backend}]"

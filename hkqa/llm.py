@@ -469,6 +469,24 @@ def _load_llama_cpp(settings: Settings) -> LlamaCppLLM:
     )
 
 
+_LOG_SINK: Any = None
+
+
+def _silence_llama_logs(llama_cpp: Any) -> None:
+    """Route llama.cpp's own log lines (cache layouts, loader notes) nowhere: even with
+    verbose=False some reach the user's terminal; hkqa reports failures as LLMError."""
+    global _LOG_SINK
+    if _LOG_SINK is None:
+        import ctypes
+
+        @llama_cpp.llama_log_callback
+        def sink(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            return None
+
+        _LOG_SINK = sink  # keep a reference: the C side holds only a pointer
+        llama_cpp.llama_log_set(sink, ctypes.c_void_p(0))
+
+
 def _load_gguf(
     model_path: str, n_ctx: int, n_threads: int, seed: int
 ) -> tuple[Any, threading.Lock]:
@@ -478,6 +496,7 @@ def _load_gguf(
         import llama_cpp
     except ImportError as err:
         raise LLMError("llama-cpp-python is not installed", hint=INSTALL_HINT) from err
+    _silence_llama_logs(llama_cpp)
     key = (str(Path(model_path).resolve()), n_ctx, n_threads, seed)
     with _MODELS_LOCK:
         if key not in _MODELS:
