@@ -76,6 +76,8 @@ _BOUNDARY = re.compile(r"[.!?]+[\"'”’»)\]]*(?=\s)")
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _MIN_CHUNK_CHARS = 40
 _MAX_QUOTE_CHARS = 1200
+# Longer "sentences" (a line with no sentence end) are cut at word boundaries.
+_MAX_SENTENCE_CHARS = 1500
 
 
 def _paragraph_spans(text: str) -> Iterator[tuple[int, int]]:
@@ -173,12 +175,30 @@ def _next_non_space(text: str, pos: int, end: int) -> str | None:
     return None
 
 
+def _bounded(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Split a span longer than `_MAX_SENTENCE_CHARS` (a run-on line with no sentence end) at
+    the last whitespace before the limit, or at the limit when there is none."""
+    while end - start > _MAX_SENTENCE_CHARS:
+        limit = start + _MAX_SENTENCE_CHARS
+        cut = limit
+        while cut > start + _MAX_SENTENCE_CHARS // 2 and not text[cut].isspace():
+            cut -= 1
+        if not text[cut].isspace():
+            cut = limit
+        yield from _trimmed(text, start, cut)
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    yield from _trimmed(text, start, end)
+
+
 def split_sentences(doc_id: str, text: str) -> list[Sentence]:
     """Return the sentences of `text` with offsets; what chunking, answers and summaries quote."""
     return [
-        Sentence(doc_id=doc_id, start=s, end=e, text=text[s:e])
+        Sentence(doc_id=doc_id, start=b_start, end=b_end, text=text[b_start:b_end])
         for p_start, p_end in _paragraph_spans(text)
         for s, e in _sentence_spans(text, p_start, p_end)
+        for b_start, b_end in _bounded(text, s, e)
     ]
 
 

@@ -1,6 +1,8 @@
 """Indexing: documents in, chunks and vectors into Chroma — idempotent, incremental, crash-safe.
 
 Order of writes, so a run killed at any point is finished by the next one:
+0. a new index directory gets an empty chroma/ and its marker before Chroma writes anything
+   (`Store(create=True)`), and the run refuses an index of another embedding model;
 1. the run marks the index dirty;
 2. per changed document: new chunks are added (ids are content hashes, so re-adding is a
    no-op), the document's stale chunks are deleted, then its record is written — the
@@ -25,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hkqa.chunking import chunk_document
 from hkqa.config import Settings
 from hkqa.dedup import near_duplicate_groups
-from hkqa.embed import Embedder
+from hkqa.embed import Embedder, embed_in_windows
 from hkqa.errors import IndexLockedError
 from hkqa.firms import FirmLexicon
 from hkqa.ingest import Skipped
@@ -109,6 +111,7 @@ def index_documents(
     started = time.perf_counter()
     report = IndexReport()
     settings = store.settings
+    store.check_embedder(embedder.name, embedder.dim, record=True)
     if not settings.chroma_url:
         write_marker(Path(settings.index_dir), embedder.name, embedder.dim)
     stored = store.doc_hashes()
@@ -132,10 +135,14 @@ def index_documents(
     total = sum(len(chunks) for _, chunks in prepared)
     bar = _progress_bar(total, progress)
     try:
-        for doc, chunks in prepared:
-            vectors = embedder.embed(
-                [c.text for c in chunks], batch_size=batch_size, progress=bar.update
-            )
+        # Many documents' chunks are encoded together: length-sorted batches pad little.
+        encoded = embed_in_windows(
+            embedder,
+            [[c.text for c in chunks] for _, chunks in prepared],
+            batch_size=batch_size,
+            progress=bar.update,
+        )
+        for (doc, chunks), vectors in zip(prepared, encoded, strict=True):
             report.chunks_added += store.add_chunks(doc, chunks, vectors)
             keep = {c.chunk_id for c in chunks}
             stale = [cid for cid in store.chunk_ids(doc.doc_id) if cid not in keep]

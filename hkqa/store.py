@@ -22,6 +22,7 @@ import numpy as np
 
 from hkqa.config import Settings
 from hkqa.errors import (
+    ConfigError,
     DocumentNotFoundError,
     IndexCorruptError,
     IndexNotFoundError,
@@ -32,10 +33,17 @@ from hkqa.types import Chunk, Document
 FORMAT_VERSION = 1
 MARKER = "hkqa-index.json"
 _CHROMA_DIR = "chroma"
+_SQLITE = "chroma.sqlite3"
 _BATCH = 1000
 _GENERATION = "hkqa_generation"
+_EMBED_MODEL = "hkqa_embed_model"
+_EMBED_DIM = "hkqa_embed_dim"
 _DIRTY = "dirty"
+# The label of a reader's table made while a write was under way: never a generation the
+# index reports, so a reader holding one reloads on its next question.
+PARTIAL = "partial"
 _DOC_FIELDS = ("title", "date", "date_day", "outlet", "source")
+_OPTIONAL_CHUNK_FIELDS: dict[str, Any] = {"date_day": None, "outlet": None}
 
 
 def _chroma_settings() -> Any:
@@ -44,9 +52,10 @@ def _chroma_settings() -> Any:
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
 
-def connect(settings: Settings) -> Any:
+def connect(settings: Settings, *, fresh: bool = False) -> Any:
     """Return a Chroma client: a server's when `chroma_url` is set, else the embedded one
-    under `index_dir`, checking that the directory is an hkqa index and not something else."""
+    under `index_dir`, checking that the directory is an hkqa index and not something else;
+    with `fresh`, one that reads the directory anew rather than this process's cached copy."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     import chromadb
 
@@ -54,7 +63,57 @@ def connect(settings: Settings) -> Any:
         return _connect_server(settings.chroma_url, settings.request_timeout)
     index_dir = Path(settings.index_dir)
     check_index_dir(index_dir)
-    return chromadb.PersistentClient(path=str(index_dir / _CHROMA_DIR), settings=_chroma_settings())
+    path = index_dir / _CHROMA_DIR
+    key = str(path)
+    identity = _file_identity(path / _SQLITE)
+    if fresh or _opened.get(key, identity) != identity:
+        _forget_system(key)
+    try:
+        client = chromadb.PersistentClient(path=key, settings=_chroma_settings())
+    except Exception as exc:  # Chroma raises its own internal errors for a damaged database
+        _forget_system(key)
+        raise _damaged(index_dir, exc) from exc
+    _opened.setdefault(key, _file_identity(path / _SQLITE))
+    return client
+
+
+def _damaged(index_dir: Path, exc: Exception) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"cannot open the index in {index_dir}: {exc}",
+        hint=f"if it is damaged, rebuild it: remove {index_dir} and run `hkqa index` "
+        "(else check the directory's permissions and free space)",
+    )
+
+
+# Chroma keeps one client system per directory for the life of the process, with the vector
+# index in memory. Two things make that copy wrong:
+# - the directory was deleted and built anew: the system still writes to the deleted files
+#   and fails with "attempt to write a readonly database" (Chroma issue 6499), so the
+#   database file each path was opened on is remembered, and a changed file drops the system;
+# - another process wrote to the index: the in-memory vectors do not know its writes (queries
+#   miss new chunks and return deleted ones, reading vectors fails with "Error finding id"),
+#   so each system's generation is remembered, and a store that sees a newer one reopens.
+_opened: dict[str, tuple[int, int] | None] = {}
+_synced: dict[str, str] = {}
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _forget_system(key: str) -> None:
+    """Make the next client for directory `key` a new Chroma system. The old one is left
+    running for the clients that still hold it (each reopens when it sees the change)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    _opened.pop(key, None)
+    _synced.pop(key, None)
+    SharedSystemClient._identifier_to_system.pop(key, None)
+    SharedSystemClient._identifier_to_refcount.pop(key, None)
 
 
 def _connect_server(url: str, timeout: float) -> Any:
@@ -63,8 +122,6 @@ def _connect_server(url: str, timeout: float) -> Any:
 
     parsed = urlparse(url if "://" in url else f"http://{url}")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        from hkqa.errors import ConfigError
-
         raise ConfigError(f"--chroma-url {url!r} is not an http(s) URL like http://127.0.0.1:8000")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     base = f"{parsed.scheme}://{parsed.hostname}:{port}"
@@ -121,7 +178,10 @@ def check_index_dir(index_dir: Path) -> None:
     foreign = [
         p.name
         for p in index_dir.iterdir()
-        if not p.name.startswith(".") and p.name not in ("README.md", "cache", "baseline", "models")
+        if not p.name.startswith(".")
+        and p.name not in ("README.md", "cache", "baseline", "models")
+        # An empty chroma/ is what a first run killed before writing the marker leaves.
+        and not (p.name == _CHROMA_DIR and p.is_dir() and not any(p.iterdir()))
     ]
     if foreign:
         raise IndexCorruptError(
@@ -130,16 +190,49 @@ def check_index_dir(index_dir: Path) -> None:
         )
 
 
-def write_marker(index_dir: Path, embed_model: str, dim: int) -> None:
-    """Mark `index_dir` as an hkqa index of this format and embedding model."""
+def prepare_index_dir(index_dir: Path, embed_model: str) -> None:
+    """Make `index_dir` an hkqa index before Chroma writes anything into it, in an order a
+    run killed at any point leaves recognisable: chroma/ (empty), then the marker."""
+    check_index_dir(index_dir)
+    (index_dir / _CHROMA_DIR).mkdir(parents=True, exist_ok=True)
+    write_marker(index_dir, embed_model)
+
+
+def read_marker(index_dir: Path) -> dict[str, Any]:
+    """Return what the marker of `index_dir` records ({} when there is none)."""
+    try:
+        info = json.loads((index_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def write_marker(index_dir: Path, embed_model: str, dim: int | None = None) -> None:
+    """Mark `index_dir` as an hkqa index of this format and embedding model (adding the
+    dimension once it is known); atomic by rename."""
     index_dir.mkdir(parents=True, exist_ok=True)
     marker = index_dir / MARKER
-    if not marker.exists():
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"format": FORMAT_VERSION, "embed_model": embed_model, "dim": dim})
-        )
-        tmp.replace(marker)
+    info = read_marker(index_dir) if marker.exists() else {}
+    if info.get("dim") is not None or (info and dim is None):
+        return
+    info = {"format": FORMAT_VERSION, "embed_model": embed_model, "dim": dim}
+    tmp = index_dir / f".{MARKER}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(info))
+    tmp.replace(marker)
+
+
+def same_model(a: str, b: str) -> bool:
+    """True when two embedding model names or paths name the same model."""
+    return _canonical_model(a) == _canonical_model(b)
+
+
+def _canonical_model(name: str) -> str:
+    from hkqa.config import BUNDLED_EMBED_MODEL
+
+    if name in (BUNDLED_EMBED_MODEL, f"sentence-transformers/{BUNDLED_EMBED_MODEL}", "bundled"):
+        return BUNDLED_EMBED_MODEL
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
 
 
 def _chunk_metadata(chunk: Chunk, doc: Document) -> dict[str, Any]:
@@ -184,9 +277,21 @@ class Store:
 
     def __init__(self, settings: Settings, *, create: bool = False) -> None:
         self.settings = settings
-        self.client = connect(settings)
+        self._pinned: dict[str, Document] | None = None
         self.chunks_name = f"{settings.collection}_chunks"
         self.docs_name = f"{settings.collection}_docs"
+        self._key = ""  # the embedded directory; "" on a server
+        if not settings.chroma_url:
+            self._key = str(Path(settings.index_dir) / _CHROMA_DIR)
+        # A writer reads the directory anew: this process's cached copy may predate a run
+        # of another process, and writing through it would work from stale vectors.
+        self._connect(create, fresh=create)
+        # The generation this client's copy of the index reflects; None: what it reads now.
+        self._seen: str | None = _synced.get(self._key)
+        self._index_meta()
+
+    def _open(self, create: bool) -> None:
+        settings = self.settings
         try:
             if create:
                 self.chunks = self.client.get_or_create_collection(
@@ -203,13 +308,19 @@ class Store:
                 self.chunks = self.client.get_collection(self.chunks_name, embedding_function=None)
                 self.docs = self.client.get_collection(self.docs_name, embedding_function=None)
         except Exception as exc:
-            if create:
-                raise StoreConnectionError(f"cannot open the index collections: {exc}") from exc
+            from chromadb.errors import NotFoundError
+
             where = settings.chroma_url or str(settings.index_dir)
-            raise IndexNotFoundError(
-                f"no hkqa index in {where}",
-                hint="build it with `hkqa index` (add --index/--chroma-url to match)",
-            ) from exc
+            if isinstance(exc, NotFoundError) and not create:
+                raise IndexNotFoundError(
+                    f"no hkqa index in {where}",
+                    hint="build it with `hkqa index` (add --index/--chroma-url to match)",
+                ) from exc
+            if settings.chroma_url:
+                raise StoreConnectionError(
+                    f"cannot open the index collections at {where}: {exc}"
+                ) from exc
+            raise _damaged(Path(settings.index_dir), exc) from exc
 
     # -- documents -------------------------------------------------------------------------
 
@@ -228,7 +339,22 @@ class Store:
         return docs[doc_id]
 
     def documents(self, doc_ids: Iterable[str] | None = None) -> dict[str, Document]:
-        """Return stored documents by id (all of them when `doc_ids` is None)."""
+        """Return documents by id (all of them when `doc_ids` is None): those of the reader's
+        snapshot when one is pinned, else the stored records."""
+        if self._pinned is not None:
+            pinned = self._pinned
+            wanted = sorted(pinned) if doc_ids is None else sorted(set(doc_ids))
+            return {d: pinned[d] for d in wanted if d in pinned}
+        return self.stored_documents(doc_ids)
+
+    def pin(self, documents: dict[str, Document] | None) -> None:
+        """Serve `documents` (the snapshot a reader's chunk table was built with) instead of
+        the stored records, so that the chunks and texts a reader sees stay of one version
+        while an index run rewrites them; None serves the stored records again."""
+        self._pinned = documents
+
+    def stored_documents(self, doc_ids: Iterable[str] | None = None) -> dict[str, Document]:
+        """Return the stored document records by id (all of them when `doc_ids` is None)."""
         ids = None if doc_ids is None else sorted(set(doc_ids))
         if ids == []:
             return {}
@@ -244,9 +370,8 @@ class Store:
 
     def put_document(self, doc: Document, embedding: np.ndarray) -> None:
         """Write a document's record: the last step of indexing it."""
-        meta: dict[str, Any] = {
-            k: getattr(doc, k) for k in _DOC_FIELDS if getattr(doc, k) is not None
-        }
+        # Upsert merges metadata: None removes a field the new version no longer has.
+        meta: dict[str, Any] = {k: getattr(doc, k) for k in _DOC_FIELDS}
         meta["content_hash"] = doc.content_hash
         meta["firms"] = doc.firms or [""]
         self.docs.upsert(
@@ -281,8 +406,10 @@ class Store:
         kept = [c for c in chunks if c.chunk_id in existing]
         for i in range(0, len(kept), _BATCH):
             page = kept[i : i + _BATCH]
+            # Update merges metadata: None removes a field the new version no longer has.
             self.chunks.update(
-                ids=[c.chunk_id for c in page], metadatas=[_chunk_metadata(c, doc) for c in page]
+                ids=[c.chunk_id for c in page],
+                metadatas=[_OPTIONAL_CHUNK_FIELDS | _chunk_metadata(c, doc) for c in page],
             )
         nodes: list[BaseNode] = [
             TextNode(
@@ -333,6 +460,11 @@ class Store:
         self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
     ) -> list[tuple[str, float]]:
         """Return up to `n` (chunk_id, cosine similarity) nearest to `vector`, best first."""
+        built_name, built_dim = self._built_model()
+        if built_dim is not None and built_dim != len(vector):
+            raise self._model_mismatch(
+                built_name, built_dim, self.settings.embed_model, len(vector)
+            )
         count = self.chunks.count()
         if count == 0:
             return []
@@ -350,14 +482,115 @@ class Store:
 
     def generation(self) -> str:
         """Return the token of the last completed index run ('dirty' while one is under way)."""
-        fresh = self.client.get_collection(self.docs_name, embedding_function=None)
-        return str((fresh.metadata or {}).get(_GENERATION, ""))
+        return str(self._index_meta().get(_GENERATION, ""))
+
+    def _index_meta(self) -> dict[str, Any]:
+        """Return the docs collection's metadata as stored now, reopening the index first
+        when its directory was deleted and built anew since this store opened it."""
+        if self._key and self._identity != _file_identity(Path(self._key) / _SQLITE):
+            # The directory was deleted (and maybe built anew) since this store opened it.
+            self._reopen(fresh=False)
+        meta = self._read_index_meta()
+        if self._key:
+            generation = str(meta.get(_GENERATION, ""))
+            if self._seen is None:
+                self._seen = _synced[self._key] = generation
+            elif generation != self._seen and not self.is_dirty(generation):
+                # Another process (or another client) finished a run since this client
+                # loaded the index: read it anew.
+                self._reopen(fresh=_synced.get(self._key) != generation)
+                self._seen = _synced[self._key] = generation
+                meta = self._read_index_meta()
+        return meta
+
+    def _reopen(self, *, fresh: bool = True) -> None:
+        self._connect(False, fresh=fresh)
+
+    def _connect(self, create: bool, *, fresh: bool) -> None:
+        settings = self.settings
+        if not settings.chroma_url:
+            index_dir = Path(settings.index_dir)
+            if create:
+                prepare_index_dir(index_dir, settings.embed_model)
+            else:
+                check_index_dir(index_dir)
+                database = index_dir / _CHROMA_DIR / _SQLITE
+                if not database.is_file() or database.stat().st_size == 0:
+                    # A reader never creates a database (nor races a first build making one).
+                    raise IndexNotFoundError(
+                        f"no hkqa index in {index_dir}",
+                        hint="build it with `hkqa index` (add --index/--chroma-url to match)",
+                    )
+        self.client = connect(settings, fresh=fresh)
+        self._open(create)
+        self._identity = _file_identity(Path(self._key) / _SQLITE) if self._key else None
+
+    def _read_index_meta(self) -> dict[str, Any]:
+        try:
+            fresh = self.client.get_collection(self.docs_name, embedding_function=None)
+        except Exception as exc:
+            if self.settings.chroma_url:
+                raise StoreConnectionError(
+                    f"the Chroma server at {self.settings.chroma_url} stopped answering: {exc}",
+                    hint="check that `chroma run` is still up",
+                ) from exc
+            raise IndexNotFoundError(
+                f"the index in {self.settings.index_dir} went away: {exc}",
+                hint="rebuild it with `hkqa index`",
+            ) from exc
+        return dict(fresh.metadata or {})
+
+    def _set_index_meta(self, **values: Any) -> None:
+        meta = self._index_meta()
+        meta.update(values)
+        self.docs.modify(metadata=meta)
 
     def _set_generation(self, token: str) -> None:
-        fresh = self.client.get_collection(self.docs_name, embedding_function=None)
-        meta = dict(fresh.metadata or {})
-        meta[_GENERATION] = token
-        self.docs.modify(metadata=meta)
+        self._set_index_meta(**{_GENERATION: token})
+
+    # -- the embedding model the vectors come from ------------------------------------------
+
+    def embed_model(self) -> tuple[str | None, int | None]:
+        """Return (name, dimension) of the embedding model the index was built with, when
+        recorded (in the collection, or for older embedded indexes in the marker)."""
+        meta = self._index_meta()
+        name, dim = meta.get(_EMBED_MODEL), meta.get(_EMBED_DIM)
+        if name is None and not self.settings.chroma_url:
+            info = read_marker(Path(self.settings.index_dir))
+            if info.get("dim"):  # else only the model asked for when the index was begun
+                name, dim = info.get("embed_model"), info.get("dim")
+        return (str(name) if name else None), (int(dim) if dim else None)
+
+    def check_embedder(self, name: str, dim: int, *, record: bool = False) -> None:
+        """Raise ConfigError when the index was built with another embedding model than
+        `name` (`dim` dimensions); with `record`, note the model in an index that has none."""
+        built_name, built_dim = self.embed_model()
+        if built_name is None and built_dim is None:
+            if record:
+                self._set_index_meta(**{_EMBED_MODEL: name, _EMBED_DIM: dim})
+            return
+        if built_dim not in (None, dim) or not same_model(built_name or name, name):
+            raise self._model_mismatch(built_name, built_dim, name, dim)
+        if record and self._index_meta().get(_EMBED_MODEL) is None:
+            self._set_index_meta(**{_EMBED_MODEL: built_name or name, _EMBED_DIM: dim})
+
+    def _model_mismatch(
+        self, built_name: str | None, built_dim: int | None, name: str, dim: int
+    ) -> ConfigError:
+        where = self.settings.chroma_url or str(self.settings.index_dir)
+        built = f"{built_name or 'an unrecorded model'!r}" + (
+            f" ({built_dim} dimensions)" if built_dim else ""
+        )
+        if self.settings.chroma_url:
+            rebuild = f"use a new --collection and run `hkqa index --embed-model {name}`"
+        else:
+            rebuild = f"remove {where} and run `hkqa index --embed-model {name}`"
+        return ConfigError(
+            f"the index in {where} was built with the embedding model {built}, "
+            f"not {name!r} ({dim} dimensions)",
+            hint=f"use --embed-model {built_name} (or HKQA_EMBED_MODEL) to read it, or "
+            f"rebuild it for {name!r}: {rebuild}",
+        )
 
     def mark_dirty(self) -> None:
         """Record that a write is under way, so readers do not trust their caches."""
@@ -367,9 +600,17 @@ class Store:
         """Record a completed write under a fresh token, and return it."""
         token = secrets.token_hex(8)
         self._set_generation(token)
+        if self._key:
+            self._seen = _synced[self._key] = token
         return token
+
+    def _built_model(self) -> tuple[str | None, int | None]:
+        if not hasattr(self, "_built"):
+            self._built = self.embed_model()
+        return self._built
 
     @staticmethod
     def is_dirty(generation: str) -> bool:
-        """True when `generation` says a write was under way (or never finished)."""
-        return generation in ("", _DIRTY)
+        """True when `generation` says a write was under way (or never finished), or labels
+        a reader's table made while one was."""
+        return generation in ("", _DIRTY, PARTIAL)
