@@ -138,7 +138,7 @@ def test_eval_json_and_report_side_by_side(
     )
     assert set(report["retrieval"]) == {"hit@1", "hit@3", "hit@5", "mrr"}
     assert report["citations"]["verbatim_rate"] == 1.0
-    code, out, err = run(
+    code, out, _ = run(
         capsys, "eval", "--retriever", "hybrid,llamaindex-default", "--report",
         str(tmp_path / "rep"), "--index", str(corpus_index),
     )
