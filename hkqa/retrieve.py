@@ -147,7 +147,8 @@ def rank_rows(
         t = time.perf_counter()
         sparse = table.bm25.top(query, candidates, filters.mask(table))
         timings["bm25_ms"] = (time.perf_counter() - t) * 1000
-    boosts = _boosts(question, table, lexicon, fusion)
+    candidates_rows = {row for row, _ in dense} | {row for row, _ in sparse}
+    boosts = _boosts(question, table, lexicon, fusion, candidates_rows)
     return fuse(dense, sparse, boosts, fusion, table.ids)
 
 
@@ -185,13 +186,17 @@ def fuse(
 
 
 def _boosts(
-    question: str, table: ChunkTable, lexicon: FirmLexicon, fusion: Fusion
+    question: str,
+    table: ChunkTable,
+    lexicon: FirmLexicon,
+    fusion: Fusion,
+    rows: set[int],
 ) -> dict[int, float]:
     """Return score multipliers: up for chunks naming (or next to) the firms the question
     names, down for headings, which match everything and state little."""
     wanted = {m.firm for m in lexicon.find(question)}
     out: dict[int, float] = {}
-    for row in range(len(table.ids)):
+    for row in rows:  # only candidates: the cost must not grow with the corpus
         factor = fusion.heading_penalty if table.heading[row] else 1.0
         if wanted:
             own = wanted & table.firm_sets[row]
