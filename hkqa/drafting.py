@@ -149,7 +149,7 @@ def parse_reply(text: str) -> tuple[Reply | None, str]:
 
     Code fences and prose around the JSON are tolerated: the first JSON object found is used.
     """
-    obj = _first_json_object(text)
+    obj = parse_json_object(text)
     if obj is None:
         return None, "it contained no JSON object"
     try:
@@ -261,7 +261,8 @@ def _call(
     return text
 
 
-def _first_json_object(text: str) -> dict[str, Any] | None:
+def parse_json_object(text: str) -> dict[str, Any] | None:
+    """Return the first JSON object in an LLM's reply (code fences and prose tolerated)."""
     decoder = json.JSONDecoder(strict=False)  # tolerate raw newlines inside strings
     pos = text.find("{")
     while pos != -1:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -69,7 +68,6 @@ __all__ = [
     "fold",
     "is_boilerplate",
     "outlet_label",
-    "parse_json_object",
     "positions_csv",
     "positions_for",
     "positions_markdown",
@@ -337,6 +335,8 @@ def _llm_row(
         sentences=shown,
     )
     schema = stance_schema(shown, codes)
+    from hkqa.drafting import parse_json_object
+
     reply = parse_json_object(llm.complete(prompt, **structured_output_kwargs(llm, schema)).text)
     if reply is None:
         return row
@@ -438,22 +438,6 @@ def _candidates(
             seen.add((doc_id, start, end))
             out.append((doc_id, doc, start, end))
     return out[:MAX_LLM_SENTENCES]
-
-
-def parse_json_object(text: str) -> dict[str, Any] | None:
-    """Return the first JSON object in an LLM's reply (code fences and prose tolerated)."""
-    decoder = json.JSONDecoder(strict=False)
-    pos = text.find("{")
-    while pos != -1:
-        try:
-            obj, _ = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
-            pass
-        else:
-            if isinstance(obj, dict):
-                return obj
-        pos = text.find("{", pos + 1)
-    return None
 
 
 # -- renderers ---------------------------------------------------------------------------------

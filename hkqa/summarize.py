@@ -22,7 +22,7 @@ from hkqa.dedup import near_duplicate_groups
 from hkqa.errors import ConfigError
 from hkqa.firms import FirmLexicon
 from hkqa.normalize import normalize
-from hkqa.positions import attribute_sentences, parse_json_object, sentence_cues
+from hkqa.positions import attribute_sentences, sentence_cues
 from hkqa.table import is_heading
 from hkqa.types import Citation, Document, Summary, SummarySentence
 from hkqa.verify import find_quote, verify_span
@@ -391,6 +391,8 @@ def _ask(llm: LLM, prompt: str, max_sentences: int, sources: list[int]) -> list[
     from hkqa.llm import structured_output_kwargs
 
     kwargs = structured_output_kwargs(llm, _reply_schema(max_sentences, sources))
+    from hkqa.drafting import parse_json_object
+
     reply = parse_json_object(llm.complete(prompt, **kwargs).text) or {}
     items = reply.get("sentences")
     out = []
