@@ -131,8 +131,15 @@ def _cli_child(argv: list[str], out_path: str, err_path: str) -> None:
     os._exit(code)
 
 
-def _timed_child(argv: list[str], out_path: str, err_path: str, times_path: str) -> None:
-    """Run `hkqa ARGV` recording when the model was loaded and when the refresh began."""
+def _phased_child(
+    argv: list[str], out_path: str, err_path: str, times_path: str, entered: dict[str, Any]
+) -> None:
+    """Run `hkqa ARGV`, recording when the model was loaded and when the refresh began.
+
+    Each phase boundary is written to `times_path` at the end and, as it happens, set on the
+    matching event in `entered` ("write": the model is loaded; "refresh": the refresh began),
+    so a parent can aim a kill at a phase however fast or slow this run is.
+    """
     _redirect(out_path, err_path)
     import hkqa.embed
     import hkqa.indexing
@@ -145,10 +152,12 @@ def _timed_child(argv: list[str], out_path: str, err_path: str, times_path: str)
     def timed_load(*args: Any, **kwargs: Any) -> Any:
         embedder = load(*args, **kwargs)
         times.setdefault("loaded", time.monotonic() - started)
+        entered["write"].set()
         return embedder
 
     def timed_refresh(*args: Any, **kwargs: Any) -> Any:
         times.setdefault("refresh", time.monotonic() - started)
+        entered["refresh"].set()
         return refresh(*args, **kwargs)
 
     hkqa.embed.load_embedder = timed_load  # type: ignore[assignment]
@@ -211,8 +220,8 @@ class Runner:
             proc.kill()
             proc.join()
             raise TimeoutError(f"hkqa {' '.join(argv)} did not finish in {RUN_TIMEOUT:g}s")
-        out = Path(paths[0]).read_text(errors="replace")
-        err = Path(paths[1]).read_text(errors="replace")
+        # A run killed before it opened its output files has written nothing.
+        out, err = (_read_if_any(Path(path)) for path in paths)
         return Run(argv, proc.exitcode, out, err, time.monotonic() - started, killed_at)
 
     def run(self, argv: list[str]) -> Run:
@@ -223,22 +232,36 @@ class Runner:
         proc.start()
         return self._finish(proc, argv, paths, started)
 
-    def run_timed(self, argv: list[str]) -> tuple[Run, dict[str, float]]:
-        """Run `hkqa ARGV` to the end; also return when its phases began."""
+    def _start_phased(
+        self, argv: list[str]
+    ) -> tuple[BaseProcess, tuple[str, str], str, dict[str, Any]]:
         paths = self._paths()
         times_path = paths[0] + ".times"
-        started = time.monotonic()
-        proc = self.ctx.Process(target=_timed_child, args=(argv, *paths, times_path))
+        entered = {"write": self.ctx.Event(), "refresh": self.ctx.Event()}
+        proc = self.ctx.Process(target=_phased_child, args=(argv, *paths, times_path, entered))
         proc.start()
+        return proc, paths, times_path, entered
+
+    def run_timed(self, argv: list[str]) -> tuple[Run, dict[str, float]]:
+        """Run `hkqa ARGV` to the end; also return when its phases began."""
+        started = time.monotonic()
+        proc, paths, times_path, _ = self._start_phased(argv)
         run = self._finish(proc, argv, paths, started)
         return run, json.loads(Path(times_path).read_text())
 
-    def run_and_kill(self, argv: list[str], after: float) -> Run:
-        """Run `hkqa ARGV` and SIGKILL it `after` seconds from its start (if still running)."""
-        paths = self._paths()
+    def run_and_kill(self, argv: list[str], phase: str, after: float) -> Run:
+        """Run `hkqa ARGV` and SIGKILL it `after` seconds into `phase` (if still running).
+
+        "load" counts from the process's start; "write" from the moment the model is loaded;
+        "refresh" from the moment the refresh begins. A run that ends first is not killed.
+        """
         started = time.monotonic()
-        proc = self.ctx.Process(target=_cli_child, args=(argv, *paths))
-        proc.start()
+        proc, paths, _, entered = self._start_phased(argv)
+        if phase != "load":
+            deadline = started + RUN_TIMEOUT
+            while not entered[phase].wait(0.005):
+                if not proc.is_alive() or time.monotonic() > deadline:
+                    break
         proc.join(after)
         killed_at = None
         if proc.is_alive():
@@ -260,6 +283,10 @@ class Runner:
         with np.load(state_path + ".npz") as npz:
             state["vectors"] = dict(zip(npz["ids"].tolist(), npz["vectors"], strict=True))
         return state
+
+
+def _read_if_any(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def run_cli(argv: Sequence[str], timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -412,12 +439,12 @@ class Trial:
 
     number: int
     start: str  # "empty" or "v1"
-    kills: list[tuple[str, float]]
+    kills: list[tuple[str, float]]  # (phase, seconds into that phase)
     runs: list[Run] = field(default_factory=list)
     diffs: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        kills = ", ".join(f"{phase}@{t:.2f}s" for phase, t in self.kills)
+        kills = ", ".join(f"{phase}+{t:.2f}s" for phase, t in self.kills)
         landed = ", ".join(
             "finished" if r.killed_at is None else f"killed@{r.killed_at:.2f}s" for r in self.runs
         )
@@ -465,16 +492,17 @@ class CrashLab:
         rng = random.Random(f"{self.seed}/{number}")
         start = "v1" if number % 4 else "empty"
         times = self.phase_times[start]
-        windows = {
-            "load": (0.0, times["loaded"] + 0.2),
-            "write": (times["loaded"], times["refresh"]),
-            "refresh": (times["refresh"], times["end"] + 0.05),
+        lengths = {
+            "load": times["loaded"],
+            "write": times["refresh"] - times["loaded"],
+            "refresh": times["end"] - times["refresh"],
         }
         kills = []
         for k in range(2 if rng.random() < 0.25 else 1):
             phase = PHASES[(number + k) % len(PHASES)]
-            lo, hi = windows[phase]
-            kills.append((phase, rng.uniform(lo, max(hi, lo + 0.05))))
+            # Most of the phase, not its very end: a run a little faster than the timed one
+            # must still be inside the phase when the kill lands.
+            kills.append((phase, rng.uniform(0.0, 0.8 * lengths[phase])))
         return Trial(number, start, kills)
 
     def trial(self, number: int) -> Trial:
@@ -486,8 +514,8 @@ class CrashLab:
         if trial.start == "v1":
             shutil.copytree(self.v1, index_dir)
         argv = self.argv(index_dir)
-        for _, after in trial.kills:
-            run = self.runner.run_and_kill(argv, after)
+        for phase, after in trial.kills:
+            run = self.runner.run_and_kill(argv, phase, after)
             trial.runs.append(run)
             if run.killed_at is None and run.code != 0:
                 trial.diffs.append(f"the run exited {run.code} before the kill:\n{run.err}")
