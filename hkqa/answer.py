@@ -41,6 +41,7 @@ from hkqa.extractive import Extract, Quote, extract
 from hkqa.question import Question, analyse
 from hkqa.retrieve import Filters, expand_query, retrieve
 from hkqa.store import chunk_from_record
+from hkqa.table import ChunkTable
 from hkqa.types import Answer, Citation, Document, Passage
 from hkqa.verify import find_quote, verify_span
 
@@ -90,10 +91,11 @@ def answer_question(
     t = time.perf_counter()
     filters = Filters(firm, since, until, outlet).resolved(hkqa.lexicon)
     embedder = QueryMemo(hkqa.embedder)
+    table = hkqa.table()  # one generation check: retrieval and evidence read the same state
     pool = retrieve(
         question,
         store=hkqa.store(),
-        table=hkqa.table(),
+        table=table,
         embedder=embedder,
         lexicon=hkqa.lexicon,
         k=max(POOL_SIZE, k),
@@ -102,7 +104,7 @@ def answer_question(
         retriever=retriever,
         collapse=False,
     )
-    evidence = gather_evidence(hkqa, question, pool, filters, embedder=embedder)
+    evidence = gather_evidence(hkqa, question, pool, filters, embedder=embedder, table=table)
     timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     found = extract(
@@ -162,10 +164,12 @@ def gather_evidence(
     filters: Filters,
     *,
     embedder: Embedder | None = None,
+    table: ChunkTable | None = None,
 ) -> Evidence:
     """Return the analysed question and its candidate sentences, scored and best first (one per
-    near-duplicate group), from the retrieved `pool` and the chunks naming what it is about."""
-    table = hkqa.table()
+    near-duplicate group), from the retrieved `pool` and the chunks naming what it is about
+    (`table`: the chunk table `pool` came from, when the caller has it)."""
+    table = table or hkqa.table()
     view = corpus_view(table, hkqa.lexicon)
     q = analyse(question, hkqa.lexicon)
     allowed = filters.mask(table)

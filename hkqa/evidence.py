@@ -17,6 +17,7 @@ words; headings lose a little.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import weakref
@@ -81,14 +82,63 @@ class CorpusView:
         self.tokens = [frozenset(tokenize(t)) for t in table.texts]
         self.named = [frozenset(lexicon.firms_in(t, owners=False)) for t in table.texts]
         self.named_firms = frozenset().union(*self.named) if self.named else frozenset()
+        firm_rows: dict[str, list[int]] = {}
+        for row, firms in enumerate(self.named):
+            for firm in firms:
+                firm_rows.setdefault(firm, []).append(row)
+        self.firm_rows = {f: np.array(r, dtype=np.int64) for f, r in firm_rows.items()}
         self.vectors: dict[str, np.ndarray] = {}
+        self._vocabulary: list[str] | None = None
+        self._instruction: dict[int, bool] = {}
+        self._idf: dict[str, float] = {}
+
+    def instruction(self, row: int) -> bool:
+        """True when the chunk gives orders to its reader (`cues.looks_like_instruction`)."""
+        known = self._instruction.get(row)
+        if known is None:
+            known = self._instruction[row] = cues.looks_like_instruction(self.table.texts[row])
+        return known
+
+    def prefix_relatives(self, term: str) -> frozenset[str]:
+        """Return the corpus's terms, other than `term`, that share a long prefix with it: the
+        terms it starts with and the terms starting with it, each at least PREFIX_MIN long."""
+        if len(term) < PREFIX_MIN:
+            return frozenset()
+        if self._vocabulary is None:
+            self._vocabulary = sorted(self.table.bm25.postings)
+        vocabulary = self._vocabulary
+        out = {term[:i] for i in range(PREFIX_MIN, len(term))}
+        at = bisect.bisect_left(vocabulary, term)
+        while at < len(vocabulary) and vocabulary[at].startswith(term):
+            out.add(vocabulary[at])
+            at += 1
+        out.discard(term)
+        return frozenset(out)
+
+    def rows_naming(self, firms: Sequence[str], names: Sequence[tuple[str, ...]]) -> np.ndarray:
+        """Return the rows, ascending, that name one of `firms` or contain every term of one of
+        `names`: looked up in the firm and BM25 postings, not by visiting every chunk."""
+        parts = [self.firm_rows[f] for f in firms if f in self.firm_rows]
+        postings = self.table.bm25.postings
+        for terms in names:
+            if all(t in postings for t in terms):
+                rows = postings[terms[0]][0]
+                for t in terms[1:]:
+                    rows = np.intersect1d(rows, postings[t][0], assume_unique=True)
+                parts.append(rows.astype(np.int64))
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate(parts))
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a BM25 term over the chunks (high when absent)."""
-        bm25 = self.table.bm25
-        posting = bm25.postings.get(term)
-        df = 0 if posting is None else len(posting[0])
-        return math.log(1 + (bm25.n - df + 0.5) / (df + 0.5))
+        idf = self._idf.get(term)
+        if idf is None:
+            bm25 = self.table.bm25
+            posting = bm25.postings.get(term)
+            df = 0 if posting is None else len(posting[0])
+            idf = self._idf[term] = math.log(1 + (bm25.n - df + 0.5) / (df + 0.5))
+        return idf
 
     def known(self, term: str) -> bool:
         """True when some chunk contains the BM25 term."""
@@ -135,25 +185,18 @@ def candidate_rows(
     firms, names = _entity_terms(q, view)
     firms += [f for f in q.speaker_firms if f not in firms]
     if firms or names:
-        wanted = set(firms)
-        hits = [
-            row
-            for row in range(len(table.ids))
-            if (allowed is None or allowed[row])
-            and (
-                wanted & view.named[row]
-                or any(all(t in view.tokens[row] for t in terms) for terms in names)
-            )
-        ]
-        scores = table.bm25.scores(q.text)
-        hits.sort(key=lambda r: (-float(scores[r]), r))
-        for row in hits[:FOCUS_LIMIT]:
+        hits = view.rows_naming(firms, names)
+        if allowed is not None:
+            hits = hits[np.asarray(allowed, dtype=bool)[hits]]
+        scores = table.bm25.scores(q.text)[hits]
+        best = hits[np.lexsort((hits, -scores))[:FOCUS_LIMIT]]  # best BM25 first, then by row
+        for row in best.tolist():
             rows.append(row)
             nxt = view.next_row(row)
             if nxt is not None and (allowed is None or allowed[nxt]):
                 rows.append(nxt)
     unique = list(dict.fromkeys(rows))
-    return [r for r in unique if not cues.looks_like_instruction(table.texts[r])]
+    return [r for r in unique if not view.instruction(r)]
 
 
 def chunk_vectors(store: Any, view: CorpusView, rows: Sequence[int], dim: int) -> np.ndarray:
@@ -179,16 +222,12 @@ def _entity_terms(q: Question, view: CorpusView) -> tuple[list[str], list[tuple[
     return list(q.firms), names
 
 
-def _matches(term: str, tokens: frozenset[str]) -> float:
+def _matches(term: str, relatives: frozenset[str], tokens: frozenset[str]) -> float:
     """1.0 when the chunk has the term, 0.7 when it has a word sharing a long prefix with it
-    ("crimes" and "criminalises"), else 0."""
+    ("crimes" and "criminalises": `relatives`, from `CorpusView.prefix_relatives`), else 0."""
     if term in tokens:
         return 1.0
-    if len(term) >= PREFIX_MIN:
-        for tok in tokens:
-            if len(tok) >= PREFIX_MIN and (tok.startswith(term) or term.startswith(tok)):
-                return PREFIX_CREDIT
-    return 0.0
+    return PREFIX_CREDIT if not relatives.isdisjoint(tokens) else 0.0
 
 
 def score_candidates(
@@ -204,6 +243,7 @@ def score_candidates(
     entity_terms = {t for f in firms for t in tokenize(f)} | {t for n in names for t in n}
     topic = [t for t in q.terms if t not in entity_terms] or list(q.terms)
     weights = {t: view.idf(t) for t in topic}
+    relatives = {t: view.prefix_relatives(t) for t in topic}
     total = sum(weights.values()) or 1.0
     dense = vectors @ question_vector if len(rows) else np.zeros(0)
     out = []
@@ -220,7 +260,7 @@ def score_candidates(
             also=[d for d in (meta.get("dup_docs") or "").split("|") if d],
         )
         toks = view.tokens[row]
-        cand.coverage = sum(w * _matches(t, toks) for t, w in weights.items()) / total
+        cand.coverage = sum(w * _matches(t, relatives[t], toks) for t, w in weights.items()) / total
         cand.speaker = is_speaker(q, row, view)
         cand.focus = 1.0 if cand.speaker else focus_share(firms, names, row, view)
         cand.score = cand.dense + COVERAGE_WEIGHT * cand.coverage + FOCUS_WEIGHT * cand.focus

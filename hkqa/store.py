@@ -465,12 +465,10 @@ class Store:
             raise self._model_mismatch(
                 built_name, built_dim, self.settings.embed_model, len(vector)
             )
-        count = self.chunks.count()
-        if count == 0:
-            return []
+        # Chroma returns fewer than `n` when it holds fewer (none when empty): no count first.
         got = self.chunks.query(
             query_embeddings=[vector.tolist()],
-            n_results=min(n, count),
+            n_results=n,
             where=where,
             include=["distances"],
         )

@@ -229,3 +229,43 @@ def test_corpus_view_names_firms_without_owners(view_qa: Hkqa) -> None:
     assert view.known("subversion") and not view.known("amazon")
     assert view.idf("nonexistentword") > view.idf("hong")
     assert corpus_view(view_qa.table(), view_qa.lexicon) is view  # cached per table
+
+
+def test_rows_naming_looks_up_what_a_scan_of_every_chunk_finds(view_qa: Hkqa) -> None:
+    view = corpus_view(view_qa.table(), view_qa.lexicon)
+    cases: list[tuple[list[str], list[tuple[str, ...]]]] = [
+        (["Google"], []),
+        (["Facebook", "Telegram"], []),
+        ([], [("charl", "mok")]),
+        (["Zoom"], [("hong", "kong"), ("nonexistentword",)]),
+        (["NoSuchFirm"], []),
+        ([], []),
+    ]
+    for firms, names in cases:
+        scanned = [
+            row
+            for row in range(len(view.table.ids))
+            if set(firms) & view.named[row]
+            or any(all(t in view.tokens[row] for t in terms) for terms in names)
+        ]
+        assert view.rows_naming(firms, names).tolist() == scanned, (firms, names)
+    assert len(view.rows_naming(["Google"], [])) > 3
+
+
+def test_prefix_relatives_are_the_words_sharing_a_long_prefix(view_qa: Hkqa) -> None:
+    view = corpus_view(view_qa.table(), view_qa.lexicon)
+    vocabulary = view.table.bm25.postings
+    for term in ["request", "crim", "secur", "govern", "pause", "law", "nonexistentword"]:
+        scanned = {
+            w
+            for w in vocabulary
+            if w != term
+            and len(w) >= 4
+            and len(term) >= 4
+            and (w.startswith(term) or term.startswith(w))
+        }
+        assert scanned <= view.prefix_relatives(term), term
+        # The rest are prefixes of the term the corpus lacks: they can match no chunk.
+        assert not (view.prefix_relatives(term) - scanned) & set(vocabulary), term
+    assert "security" in view.prefix_relatives("secur")
+    assert view.prefix_relatives("law") == frozenset()
