@@ -4,9 +4,9 @@ Order of writes, so a run killed at any point is finished by the next one:
 0. a new index directory gets an empty chroma/ and its marker before Chroma writes anything
    (`Store(create=True)`), and the run refuses an index of another embedding model;
 1. the run marks the index dirty;
-2. per changed document: new chunks are added (ids are content hashes, so re-adding is a
-   no-op), the document's stale chunks are deleted, then its record is written — the
-   record's content hash is what says the document is done;
+2. per batch of changed documents: their new chunks are added (ids are content hashes, so
+   re-adding is a no-op), their earlier versions' chunks are deleted, then their records are
+   written — a record's content hash is what says its document is done;
 3. with `sync`, documents no longer given are removed;
 4. chunks whose document record is missing or carries another hash are swept away;
 5. near-duplicate groups are recomputed over all chunks, and the reader cache rebuilt;
@@ -36,6 +36,8 @@ from hkqa.table import ChunkTable, save_table
 from hkqa.types import Chunk, Document
 
 LOCK_NAME = ".hkqa-index.lock"
+WRITE_BATCH = 2048
+"""Chunks written to Chroma in one go: one write per many small documents costs less."""
 
 
 class IndexReport(BaseModel):
@@ -142,13 +144,13 @@ def index_documents(
             batch_size=batch_size,
             progress=bar.update,
         )
+        pending: list[tuple[Document, list[Chunk], np.ndarray]] = []
         for (doc, chunks), vectors in zip(prepared, encoded, strict=True):
-            report.chunks_added += store.add_chunks(doc, chunks, vectors)
-            keep = {c.chunk_id for c in chunks}
-            stale = [cid for cid in store.chunk_ids(doc.doc_id) if cid not in keep]
-            store.delete_chunks(stale)
-            report.chunks_removed += len(stale)
-            store.put_document(doc, _document_vector(vectors, embedder.dim))
+            pending.append((doc, chunks, vectors))
+            if sum(len(c) for _, c, _ in pending) >= WRITE_BATCH:
+                _write(store, pending, stored, report, embedder.dim)
+                pending = []
+        _write(store, pending, stored, report, embedder.dim)
     finally:
         bar.close()
     for doc_id in gone:
@@ -193,6 +195,27 @@ def refresh(store: Store) -> ChunkTable:
     table.swept = len(orphans)
     save_table(table, store)
     return table
+
+
+def _write(
+    store: Store,
+    items: Sequence[tuple[Document, list[Chunk], np.ndarray]],
+    stored: dict[str, str],
+    report: IndexReport,
+    dim: int,
+) -> None:
+    """Write some documents: their chunks, then their earlier versions' chunks deleted, then
+    their records — so a record always means its chunks are in."""
+    if not items:
+        return
+    report.chunks_added += store.add_chunks(items)
+    for doc, chunks, _ in items:
+        if doc.doc_id in stored:  # an earlier version's chunks; a killed run's are swept later
+            keep = {c.chunk_id for c in chunks}
+            stale = [cid for cid in store.chunk_ids(doc.doc_id) if cid not in keep]
+            store.delete_chunks(stale)
+            report.chunks_removed += len(stale)
+    store.put_documents([(doc, _document_vector(vectors, dim)) for doc, _, vectors in items])
 
 
 def _document_vector(vectors: np.ndarray, dim: int) -> np.ndarray:

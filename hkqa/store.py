@@ -368,18 +368,24 @@ class Store:
             )
         return out
 
-    def put_document(self, doc: Document, embedding: np.ndarray) -> None:
-        """Write a document's record: the last step of indexing it."""
-        # Upsert merges metadata: None removes a field the new version no longer has.
-        meta: dict[str, Any] = {k: getattr(doc, k) for k in _DOC_FIELDS}
-        meta["content_hash"] = doc.content_hash
-        meta["firms"] = doc.firms or [""]
-        self.docs.upsert(
-            ids=[doc.doc_id],
-            embeddings=[embedding.tolist()],
-            documents=[doc.text],
-            metadatas=[meta],
-        )
+    def put_documents(self, items: Sequence[tuple[Document, np.ndarray]]) -> None:
+        """Write documents' records, each (document, its vector): the last step of indexing
+        them, after their chunks."""
+        metas: list[Any] = []
+        for doc, _ in items:
+            meta: dict[str, Any] = {k: getattr(doc, k) for k in _DOC_FIELDS}
+            meta["content_hash"] = doc.content_hash
+            meta["firms"] = doc.firms or [""]
+            metas.append(meta)
+        for i in range(0, len(items), _BATCH):
+            page = slice(i, i + _BATCH)
+            # Upsert merges metadata: None removes a field the new version no longer has.
+            self.docs.upsert(
+                ids=[doc.doc_id for doc, _ in items[page]],
+                embeddings=[vector.tolist() for _, vector in items[page]],
+                documents=[doc.text for doc, _ in items[page]],
+                metadatas=metas[page],
+            )
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document and its chunks; return how many chunks went."""
@@ -395,21 +401,24 @@ class Store:
         where = {"doc_id": doc_id} if doc_id is not None else None
         return list(self.chunks.get(where=where, include=[])["ids"])
 
-    def add_chunks(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> int:
-        """Write a document's chunks: new ones through llama-index's ChromaVectorStore, ones
-        already stored (same content hash) only get the document's new metadata; return how
-        many were new."""
+    def add_chunks(self, items: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]]) -> int:
+        """Write the chunks of one or more documents, each (document, its chunks, their vectors):
+        new ones through llama-index's ChromaVectorStore in one write, ones already stored
+        (same content hash) only get their document's new metadata; return how many were new."""
         from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        existing = set(self.chunks.get(ids=[c.chunk_id for c in chunks], include=[])["ids"])
-        kept = [c for c in chunks if c.chunk_id in existing]
+        wanted = [c.chunk_id for _, chunks, _ in items for c in chunks]
+        existing: set[str] = set()
+        for i in range(0, len(wanted), _BATCH):
+            existing.update(self.chunks.get(ids=wanted[i : i + _BATCH], include=[])["ids"])
+        kept = [(c, doc) for doc, chunks, _ in items for c in chunks if c.chunk_id in existing]
         for i in range(0, len(kept), _BATCH):
             page = kept[i : i + _BATCH]
             # Update merges metadata: None removes a field the new version no longer has.
             self.chunks.update(
-                ids=[c.chunk_id for c in page],
-                metadatas=[_OPTIONAL_CHUNK_FIELDS | _chunk_metadata(c, doc) for c in page],
+                ids=[c.chunk_id for c, _ in page],
+                metadatas=[_OPTIONAL_CHUNK_FIELDS | _chunk_metadata(c, doc) for c, doc in page],
             )
         nodes: list[BaseNode] = [
             TextNode(
@@ -419,6 +428,7 @@ class Store:
                 metadata=_chunk_metadata(c, doc),
                 relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc.doc_id)},
             )
+            for doc, chunks, vectors in items
             for i, c in enumerate(chunks)
             if c.chunk_id not in existing
         ]
