@@ -42,7 +42,12 @@ class Settings(BaseSettings):
         default=BUNDLED_EMBED_MODEL,
         description="sentence-transformers model name or path; the default ships with hkqa.",
     )
-    embed_batch_size: int = Field(default=64, ge=1, description="Sentences embedded per batch.")
+    embed_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Chunks embedded per batch when indexing (default: the encoder's fastest, "
+        "8 for the numpy encoder, 32 for sentence-transformers).",
+    )
     firms_file: Path | None = Field(
         default=None,
         description="JSON file of extra firms (name, aliases, owner) merged into the lexicon.",

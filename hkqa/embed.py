@@ -50,6 +50,8 @@ class Embedder(ABC):
 
     name: str
     dim: int
+    batch_size: int = 32
+    """Texts encoded per batch when the caller does not say: what this encoder runs fastest."""
 
     @abstractmethod
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -59,12 +61,14 @@ class Embedder(ABC):
         self,
         texts: Sequence[str],
         *,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """Return unit-length float32 embeddings of `texts`, calling `progress(n)` per batch."""
+        """Return unit-length float32 embeddings of `texts`, calling `progress(n)` per batch
+        (`batch_size`: texts per batch, by default the encoder's own `batch_size`)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        batch_size = batch_size or self.batch_size
         # Longest first, as sentence-transformers does, so each batch pads to similar lengths.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -131,6 +135,11 @@ class SentenceTransformerEmbedder(Embedder):
 class NumpyBertEmbedder(Embedder):
     """A BERT sentence-transformers folder run by `hkqa.encoder` in numpy: the same vectors
     as sentence-transformers (within 1e-6) without importing torch."""
+
+    batch_size = 8
+    """Small batches run fastest here: 1,500 docstring chunks took 6.7 s in batches of 8,
+    7.1 s of 16, 8.3 s of 32 and 10.5 s of 64 (2 cores); the attention and GELU buffers of
+    a small batch stay in cache."""
 
     def __init__(self, name: str = BUNDLED_EMBED_MODEL, path: str | None = None) -> None:
         from hkqa.encoder import BertEncoder, UnsupportedModelError
@@ -220,7 +229,7 @@ def embed_in_windows(
     embedder: Embedder,
     groups: Sequence[Sequence[str]],
     *,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     window: int = 8192,
 ) -> Iterator[np.ndarray]:

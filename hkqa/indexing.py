@@ -57,6 +57,11 @@ class IndexReport(BaseModel):
     documents: int = Field(default=0, description="Documents in the index after the run.")
     chunks: int = Field(default=0, description="Chunks in the index after the run.")
     seconds: float = Field(default=0.0, description="Wall time of the run.")
+    phases: dict[str, float] = Field(
+        default_factory=dict,
+        description="Seconds spent encoding chunks, writing them to Chroma, and refreshing "
+        "(sweep, near-duplicate groups, reader cache).",
+    )
 
 
 @contextmanager
@@ -106,7 +111,7 @@ def index_documents(
     lexicon: FirmLexicon,
     sync: bool = False,
     progress: bool = False,
-    batch_size: int = 64,
+    batch_size: int | None = None,
 ) -> IndexReport:
     """Bring the index in line with `documents`; return what changed. Call it under
     `index_lock`."""
@@ -145,19 +150,29 @@ def index_documents(
             progress=bar.update,
         )
         pending: list[tuple[Document, list[Chunk], np.ndarray]] = []
+        written = time.perf_counter()
         for (doc, chunks), vectors in zip(prepared, encoded, strict=True):
             pending.append((doc, chunks, vectors))
             if sum(len(c) for _, c, _ in pending) >= WRITE_BATCH:
+                t = time.perf_counter()
                 _write(store, pending, stored, report, embedder.dim)
+                report.phases["write"] = report.phases.get("write", 0.0) + _since(t)
                 pending = []
+        t = time.perf_counter()
         _write(store, pending, stored, report, embedder.dim)
+        report.phases["write"] = report.phases.get("write", 0.0) + _since(t)
+        report.phases["encode"] = _since(written) - report.phases["write"]
     finally:
         bar.close()
+    t = time.perf_counter()
     for doc_id in gone:
         report.chunks_removed += store.delete_document(doc_id)
         report.removed.append(doc_id)
+    report.phases["write"] += _since(t)
 
+    t = time.perf_counter()
     table = refresh(store)
+    report.phases["refresh"] = _since(t)
     report.chunks_removed += table.swept
     report.documents = len(store.doc_hashes())
     report.chunks = len(table.ids)
@@ -216,6 +231,10 @@ def _write(
             store.delete_chunks(stale)
             report.chunks_removed += len(stale)
     store.put_documents([(doc, _document_vector(vectors, dim)) for doc, _, vectors in items])
+
+
+def _since(t: float) -> float:
+    return time.perf_counter() - t
 
 
 def _document_vector(vectors: np.ndarray, dim: int) -> np.ndarray:

@@ -46,6 +46,8 @@ def test_changed_file_replaces_its_chunks_and_sync_removes_deleted(tmp_path: Pat
     h = Hkqa(Settings(index_dir=tmp_path / "idx"))
     first = h.index([folder])
     assert sorted(first.added) == ["fb", "zoom"]
+    assert set(first.phases) == {"encode", "write", "refresh"}
+    assert all(0 < seconds < first.seconds for seconds in first.phases.values())
     zoom_chunks = h.store().chunk_ids("zoom")
 
     (folder / "fb.txt").write_text(FACEBOOK + "It cited freedom of expression instead.\n")
