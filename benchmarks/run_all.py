@@ -36,6 +36,7 @@ STEPS = (
     "chroma_1m",
     "server_bundled",
     "server_10k",
+    "server_100k",
 )
 SIZES = {"10k": 10_000, "100k": 100_000}
 
