@@ -34,17 +34,23 @@ def pool() -> Path:
 def make_corpus(chunks: int, out: Path) -> dict[str, int]:
     """Link the first pool articles into `out` until hkqa chunks them into at least `chunks`."""
     from hkqa.chunking import chunk_document
+    from hkqa.config import Settings
+    from hkqa.errors import IngestError
     from hkqa.firms import FirmLexicon
     from hkqa.ingest import read_document
 
     lexicon = FirmLexicon.load()
+    max_bytes = Settings().max_file_bytes
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     chars = n = total = 0
     for path in sorted(pool().glob("*.txt")):
         if total >= chunks:
             break
-        doc = read_document(path, lexicon=lexicon, max_bytes=path.stat().st_size + 1)
+        try:
+            doc = read_document(path, lexicon=lexicon, max_bytes=max_bytes)
+        except IngestError:
+            continue  # hkqa skips it (NUL bytes, too large): not an article
         (out / path.name).symlink_to(path)
         chars += path.stat().st_size
         total += len(chunk_document(doc))
