@@ -169,7 +169,7 @@ def gather_evidence(
     """Return the analysed question and its candidate sentences, scored and best first (one per
     near-duplicate group), from the retrieved `pool` and the chunks naming what it is about
     (`table`: the chunk table `pool` came from, when the caller has it)."""
-    table = table or hkqa.table()
+    table = hkqa.table() if table is None else table
     view = corpus_view(table, hkqa.lexicon)
     q = analyse(question, hkqa.lexicon)
     allowed = filters.mask(table)

@@ -150,18 +150,17 @@ def index_documents(
             progress=bar.update,
         )
         pending: list[tuple[Document, list[Chunk], np.ndarray]] = []
-        written = time.perf_counter()
+        pending_chunks = 0
+        report.phases["write"] = 0.0
+        started_encoding = time.perf_counter()
         for (doc, chunks), vectors in zip(prepared, encoded, strict=True):
             pending.append((doc, chunks, vectors))
-            if sum(len(c) for _, c, _ in pending) >= WRITE_BATCH:
-                t = time.perf_counter()
+            pending_chunks += len(chunks)
+            if pending_chunks >= WRITE_BATCH:
                 _write(store, pending, stored, report, embedder.dim)
-                report.phases["write"] = report.phases.get("write", 0.0) + _since(t)
-                pending = []
-        t = time.perf_counter()
+                pending, pending_chunks = [], 0
         _write(store, pending, stored, report, embedder.dim)
-        report.phases["write"] = report.phases.get("write", 0.0) + _since(t)
-        report.phases["encode"] = _since(written) - report.phases["write"]
+        report.phases["encode"] = _since(started_encoding) - report.phases["write"]
     finally:
         bar.close()
     t = time.perf_counter()
@@ -220,9 +219,11 @@ def _write(
     dim: int,
 ) -> None:
     """Write some documents: their chunks, then their earlier versions' chunks deleted, then
-    their records — so a record always means its chunks are in."""
+    their records — so a record always means its chunks are in. Adds the time taken to
+    `report.phases["write"]`."""
     if not items:
         return
+    started = time.perf_counter()
     report.chunks_added += store.add_chunks(items)
     for doc, chunks, _ in items:
         if doc.doc_id in stored:  # an earlier version's chunks; a killed run's are swept later
@@ -231,6 +232,7 @@ def _write(
             store.delete_chunks(stale)
             report.chunks_removed += len(stale)
     store.put_documents([(doc, _document_vector(vectors, dim)) for doc, _, vectors in items])
+    report.phases["write"] += _since(started)
 
 
 def _since(t: float) -> float:

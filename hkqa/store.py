@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -35,6 +35,7 @@ MARKER = "hkqa-index.json"
 _CHROMA_DIR = "chroma"
 _SQLITE = "chroma.sqlite3"
 _BATCH = 1000
+_T = TypeVar("_T")
 _GENERATION = "hkqa_generation"
 _EMBED_MODEL = "hkqa_embed_model"
 _EMBED_DIM = "hkqa_embed_dim"
@@ -235,6 +236,19 @@ def _canonical_model(name: str) -> str:
     return str(path.resolve()) if path.exists() else name
 
 
+def _pages(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """Yield `items` in runs of at most _BATCH: what one Chroma call is given."""
+    for i in range(0, len(items), _BATCH):
+        yield items[i : i + _BATCH]
+
+
+def _doc_metadata(doc: Document) -> dict[str, Any]:
+    meta: dict[str, Any] = {k: getattr(doc, k) for k in _DOC_FIELDS}
+    meta["content_hash"] = doc.content_hash
+    meta["firms"] = doc.firms or [""]
+    return meta
+
+
 def _chunk_metadata(chunk: Chunk, doc: Document) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "doc_id": doc.doc_id,
@@ -371,20 +385,13 @@ class Store:
     def put_documents(self, items: Sequence[tuple[Document, np.ndarray]]) -> None:
         """Write documents' records, each (document, its vector): the last step of indexing
         them, after their chunks."""
-        metas: list[Any] = []
-        for doc, _ in items:
-            meta: dict[str, Any] = {k: getattr(doc, k) for k in _DOC_FIELDS}
-            meta["content_hash"] = doc.content_hash
-            meta["firms"] = doc.firms or [""]
-            metas.append(meta)
-        for i in range(0, len(items), _BATCH):
-            page = slice(i, i + _BATCH)
+        for page in _pages(items):
             # Upsert merges metadata: None removes a field the new version no longer has.
             self.docs.upsert(
-                ids=[doc.doc_id for doc, _ in items[page]],
-                embeddings=[vector.tolist() for _, vector in items[page]],
-                documents=[doc.text for doc, _ in items[page]],
-                metadatas=metas[page],
+                ids=[doc.doc_id for doc, _ in page],
+                embeddings=[vector.tolist() for _, vector in page],
+                documents=[doc.text for doc, _ in page],
+                metadatas=[_doc_metadata(doc) for doc, _ in page],
             )
 
     def delete_document(self, doc_id: str) -> int:
@@ -410,11 +417,10 @@ class Store:
 
         wanted = [c.chunk_id for _, chunks, _ in items for c in chunks]
         existing: set[str] = set()
-        for i in range(0, len(wanted), _BATCH):
-            existing.update(self.chunks.get(ids=wanted[i : i + _BATCH], include=[])["ids"])
+        for ids in _pages(wanted):
+            existing.update(self.chunks.get(ids=list(ids), include=[])["ids"])
         kept = [(c, doc) for doc, chunks, _ in items for c in chunks if c.chunk_id in existing]
-        for i in range(0, len(kept), _BATCH):
-            page = kept[i : i + _BATCH]
+        for page in _pages(kept):
             # Update merges metadata: None removes a field the new version no longer has.
             self.chunks.update(
                 ids=[c.chunk_id for c, _ in page],
@@ -440,8 +446,8 @@ class Store:
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         """Delete chunks by id, in batches."""
-        for i in range(0, len(ids), _BATCH):
-            self.chunks.delete(ids=list(ids[i : i + _BATCH]))
+        for page in _pages(ids):
+            self.chunks.delete(ids=list(page))
 
     def iter_chunk_records(
         self, *, with_embeddings: bool = False
@@ -459,8 +465,7 @@ class Store:
     def set_groups(self, updates: dict[str, tuple[str, str]]) -> None:
         """Record near-duplicate groups: {chunk_id: (dup_group, dup_docs)}."""
         items = list(updates.items())
-        for i in range(0, len(items), _BATCH):
-            page = items[i : i + _BATCH]
+        for page in _pages(items):
             self.chunks.update(
                 ids=[cid for cid, _ in page],
                 metadatas=[{"dup_group": g, "dup_docs": d} for _, (g, d) in page],
