@@ -140,7 +140,8 @@ def index_section() -> list[str]:
                 "`hkqa index --json`): "
                 + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
                 + f"; the remaining {r['hkqa_index_s'] - sum(phases.values()):.1f} s read, "
-                "chunked and tagged the articles and imported Chroma and llama-index.",
+                "chunked and tagged the articles and opened the store. The write phase includes "
+                "importing llama-index on its first write.",
             ]
         out += [
             "",
