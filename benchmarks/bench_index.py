@@ -3,8 +3,8 @@ the chunk texts hkqa embeds, in the same process, one after the other.
 
 The raw figures are the encoding alone (model already loaded): sentence-transformers'
 `SentenceTransformer.encode(texts)` at its default batch size of 32 — what a by-hand pipeline
-cannot go below (16 and 64 were no faster here) — and hkqa's own numpy encoder at its default
-batch size. The hkqa figure is the whole `Hkqa.index` call into a fresh
+runs (benchmarks/bench_batch.py times other sizes) — and hkqa's own numpy encoder at its
+default batch size. The hkqa figure is the whole `Hkqa.index` call into a fresh
 index: reading, chunking, firm tagging, encoding, Chroma writes, near-duplicate grouping and
 the reader cache.
 

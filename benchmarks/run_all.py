@@ -30,6 +30,7 @@ STEPS = (
     "repl",
     "latency_bundled",
     "index_10k",
+    "batch",
     "latency_10k",
     "index_100k",
     "latency_100k",
@@ -90,6 +91,8 @@ def step(name: str) -> tuple[list[str], Any]:
             str(WORK / f"idx-{size}"),
             *extra,
         )
+    if name == "batch":
+        return bench("bench_batch.py", "--articles", str(WORK / "corpus-10k"))
     if name.startswith("latency_"):
         size = name.split("_")[1]
         return bench(

@@ -137,9 +137,8 @@ class NumpyBertEmbedder(Embedder):
     as sentence-transformers (within 1e-6) without importing torch."""
 
     batch_size = 8
-    """Small batches run fastest here: 1,500 docstring chunks took 6.7 s in batches of 8,
-    7.1 s of 16, 8.3 s of 32 and 10.5 s of 64 (2 cores); the attention and GELU buffers of
-    a small batch stay in cache."""
+    """Small batches ran fastest on 2 cores (benchmarks/bench_batch.py, in BENCHMARKS.md): a
+    small batch's attention and GELU buffers stay in cache."""
 
     def __init__(self, name: str = BUNDLED_EMBED_MODEL, path: str | None = None) -> None:
         from hkqa.encoder import BertEncoder, UnsupportedModelError
